@@ -1,0 +1,59 @@
+"""Pure tensor functions: oscillators, upsampling, FIR/IIR filtering, delays, unit conversions.
+
+Audio arguments are ``(..., samples)``; controls are ``(batch, frames, features)``.
+Nothing here holds state or learnable weights.
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+from .scaling import (
+    amplitude_to_db,
+    db_to_amplitude,
+    exp_sigmoid,
+    hz_to_midi,
+    midi_to_hz,
+    power_to_db,
+)
+from .upsample import hop_size, upsample_linear, upsample_with_windows
+
+_C = "ddsp_models.core."
+
+#: Functions resolved lazily from their modules (one idea per module).
+_LAZY = {
+    # oscillators.py: phase accumulation and additive synthesis
+    "angular_cumsum": _C + "oscillators",
+    "oscillator_bank": _C + "oscillators",
+    "harmonic_synthesis": _C + "oscillators",
+    "remove_above_nyquist": _C + "oscillators",
+    # filtering.py: FFT convolution and time-varying FIR filtering
+    "fft_convolve": _C + "filtering",
+    "frequency_impulse_response": _C + "filtering",
+    "frequency_filter": _C + "filtering",
+    # delay.py: fractional, time-varying delay lines
+    "variable_delay": _C + "delay",
+    # iir.py: recursive filters with exact gradients
+    "lfilter": _C + "iir",
+    "sosfilt": _C + "iir",
+    "allpole": _C + "iir",
+    "freqz": _C + "iir",
+    # filter_design.py: coefficient design
+    "biquad_coefficients": _C + "filter_design",
+    "butterworth_sos": _C + "filter_design",
+    "linkwitz_riley_sos": _C + "filter_design",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
+__all__ = [
+    "amplitude_to_db",
+    "db_to_amplitude",
+    "exp_sigmoid",
+    "hz_to_midi",
+    "midi_to_hz",
+    "power_to_db",
+    "hop_size",
+    "upsample_linear",
+    "upsample_with_windows",
+    *_LAZY,
+]

@@ -1,0 +1,181 @@
+"""Unit conversions and the maps from raw network outputs to physical units.
+
+Functions here are elementwise and work on tensors of any shape, dtype and device.
+
+The ``Scaling`` classes are the declared, serialisable form of those maps: a processor
+states per parameter which one turns an unconstrained network output into the physical
+value its ``forward`` expects (see :mod:`ddsp_models.processors.base`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "exp_sigmoid",
+    "hz_to_midi",
+    "midi_to_hz",
+    "amplitude_to_db",
+    "db_to_amplitude",
+    "power_to_db",
+    "Scaling",
+    "Identity",
+    "ExpSigmoid",
+    "SigmoidRange",
+    "LogSigmoidRange",
+    "Softmax",
+    "scaling_from_dict",
+]
+
+
+def exp_sigmoid(
+    x: Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7
+) -> Tensor:
+    """DDSP's exponentiated sigmoid: ``max_value * sigmoid(x) ** log(exponent) + threshold``.
+
+    Maps any real ``x`` to ``(threshold, max_value + threshold)``. Its slope is gentle for
+    amplitudes, which lets a network reach values near zero (silence) easily. With the
+    defaults, ``exp_sigmoid(0) ≈ 0.0437``.
+    """
+    return max_value * torch.sigmoid(x) ** math.log(exponent) + threshold
+
+
+def hz_to_midi(frequency_hz: Tensor) -> Tensor:
+    """Frequency in Hz to (fractional) MIDI note number; 440 Hz → 69. 0 Hz maps to -inf-free 0."""
+    f = torch.as_tensor(frequency_hz)
+    midi = 12.0 * torch.log2(f.clamp_min(1e-10) / 440.0) + 69.0
+    return torch.where(f > 0, midi, torch.zeros_like(midi))
+
+
+def midi_to_hz(midi: Tensor) -> Tensor:
+    """MIDI note number to frequency in Hz; 69 → 440 Hz."""
+    return 440.0 * torch.pow(2.0, (torch.as_tensor(midi) - 69.0) / 12.0)
+
+
+def amplitude_to_db(amplitude: Tensor, min_db: float = -120.0) -> Tensor:
+    """Linear amplitude to dB (``20 log10``), floored at ``min_db`` so silence is finite."""
+    a = torch.as_tensor(amplitude).abs()
+    floor = 10.0 ** (min_db / 20.0)
+    return 20.0 * torch.log10(a.clamp_min(floor))
+
+
+def db_to_amplitude(db: Tensor) -> Tensor:
+    """dB to linear amplitude (``10 ** (db / 20)``)."""
+    return torch.pow(10.0, torch.as_tensor(db) / 20.0)
+
+
+def power_to_db(power: Tensor, min_db: float = -120.0) -> Tensor:
+    """Power to dB (``10 log10``), floored at ``min_db``."""
+    floor = 10.0 ** (min_db / 10.0)
+    return 10.0 * torch.log10(torch.as_tensor(power).clamp_min(floor))
+
+
+# --------------------------------------------------------------------------------------
+# Declared scalings: raw network output -> physical units.
+# --------------------------------------------------------------------------------------
+
+_SCALINGS: dict[str, type["Scaling"]] = {}
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Base class: a named, serialisable map from an unconstrained tensor to physical units."""
+
+    kind: ClassVar[str] = "scaling"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _SCALINGS[cls.kind] = cls
+
+    def __call__(self, raw: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+
+def scaling_from_dict(d: dict) -> Scaling:
+    """Inverse of :meth:`Scaling.to_dict`."""
+    d = dict(d)
+    kind = d.pop("kind")
+    if kind not in _SCALINGS:
+        raise ValueError(f"unknown scaling kind {kind!r}; known: {sorted(_SCALINGS)}")
+    return _SCALINGS[kind](**d)
+
+
+@dataclass(frozen=True)
+class Identity(Scaling):
+    """No mapping: the raw value already is in physical units."""
+
+    kind: ClassVar[str] = "identity"
+
+    def __call__(self, raw: Tensor) -> Tensor:
+        return raw
+
+
+@dataclass(frozen=True)
+class ExpSigmoid(Scaling):
+    """:func:`exp_sigmoid` of ``raw + bias`` (DDSP's amplitude scaling; bias -5 for noise bands)."""
+
+    kind: ClassVar[str] = "exp_sigmoid"
+    exponent: float = 10.0
+    max_value: float = 2.0
+    threshold: float = 1e-7
+    bias: float = 0.0
+
+    def __call__(self, raw: Tensor) -> Tensor:
+        return exp_sigmoid(raw + self.bias, self.exponent, self.max_value, self.threshold)
+
+
+@dataclass(frozen=True)
+class SigmoidRange(Scaling):
+    """``low + (high - low) * sigmoid(raw)``: a bounded linear range."""
+
+    kind: ClassVar[str] = "sigmoid_range"
+    low: float = 0.0
+    high: float = 1.0
+
+    def __post_init__(self):
+        if not self.high > self.low:
+            raise ValueError(f"SigmoidRange needs high > low, got low={self.low}, high={self.high}")
+
+    def __call__(self, raw: Tensor) -> Tensor:
+        return self.low + (self.high - self.low) * torch.sigmoid(raw)
+
+
+@dataclass(frozen=True)
+class LogSigmoidRange(Scaling):
+    """``exp(log(low) + (log(high) - log(low)) * sigmoid(raw))``: a bounded range, uniform in log.
+
+    Use it for frequencies in Hz and times in seconds, whose useful values span decades.
+    """
+
+    kind: ClassVar[str] = "log_sigmoid_range"
+    low: float = 20.0
+    high: float = 8000.0
+
+    def __post_init__(self):
+        if not (self.high > self.low > 0):
+            raise ValueError(
+                f"LogSigmoidRange needs high > low > 0, got low={self.low}, high={self.high}"
+            )
+
+    def __call__(self, raw: Tensor) -> Tensor:
+        lo, hi = math.log(self.low), math.log(self.high)
+        # The clamp only trims float rounding at the ends; the gradient is the sigmoid's.
+        return torch.exp(lo + (hi - lo) * torch.sigmoid(raw)).clamp(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Softmax(Scaling):
+    """Softmax over the last (feature) dimension: non-negative weights summing to one."""
+
+    kind: ClassVar[str] = "softmax"
+
+    def __call__(self, raw: Tensor) -> Tensor:
+        return torch.softmax(raw, dim=-1)

@@ -1,0 +1,95 @@
+"""Frame-rate controls to audio rate.
+
+Convention (DESIGN.md): controls are ``(batch, frames, features)``; with
+``hop = n_samples // frames``, frame ``t`` is centred on sample ``t * hop``. Samples after
+the last frame centre hold the last frame's value.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["hop_size", "upsample_linear", "upsample_with_windows", "check_controls"]
+
+
+def hop_size(n_frames: int, n_samples: int) -> int:
+    """Whole number of samples per frame, ``n_samples // n_frames``; errors name the fix."""
+    if n_frames < 1:
+        raise ValueError(f"controls need at least one frame, got {n_frames}")
+    if n_samples < n_frames:
+        raise ValueError(
+            f"n_samples={n_samples} is shorter than the number of frames ({n_frames}); "
+            "pass n_samples = frames * hop"
+        )
+    return n_samples // n_frames
+
+
+def check_controls(x: Tensor, name: str, features: int | None = None) -> None:
+    """Raise a clear error unless ``x`` is a ``(batch, frames, features)`` tensor."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(
+            f"{name} must be (batch, frames, features), got shape {tuple(x.shape)}; "
+            "add the missing axes with x[None] or x[..., None]"
+        )
+    if features is not None and x.shape[-1] != features:
+        raise ValueError(f"{name} must have {features} features (last axis), got {x.shape[-1]}")
+
+
+def upsample_linear(x: Tensor, n_samples: int) -> Tensor:
+    """Linear interpolation between frame centres.
+
+    Args:
+        x: ``(batch, frames, features)`` controls.
+        n_samples: output length; ``hop = n_samples // frames``.
+
+    Returns:
+        ``(batch, n_samples, features)``. Sample ``t * hop`` equals frame ``t`` exactly.
+    """
+    check_controls(x, "x")
+    b, t, k = x.shape
+    hop = hop_size(t, n_samples)
+    nxt = torch.cat([x[:, 1:], x[:, -1:]], dim=1)  # frame t+1, last frame held
+    w = torch.arange(hop, device=x.device, dtype=x.dtype) / hop  # (hop,)
+    w = w[None, None, :, None]
+    y = x[:, :, None, :] + (nxt - x)[:, :, None, :] * w  # (b, t, hop, k)
+    y = y.reshape(b, t * hop, k)
+    rest = n_samples - t * hop
+    if rest:
+        y = torch.cat([y, x[:, -1:, :].expand(b, rest, k)], dim=1)
+    return y
+
+
+def _hann(length: int, device, dtype) -> Tensor:
+    """Periodic Hann window: overlap-adds to exactly one at 50% overlap."""
+    return torch.hann_window(length, periodic=True, device=device, dtype=dtype)
+
+
+def upsample_with_windows(x: Tensor, n_samples: int) -> Tensor:
+    """Hann-windowed overlap-add upsampling (DDSP's ``upsample_with_windows``).
+
+    Each frame contributes a Hann window of length ``2 * hop`` centred on its sample; windows
+    sum to one, so a constant control stays constant. Smoother than linear interpolation for
+    amplitudes of harmonics and noise bands.
+
+    Args:
+        x: ``(batch, frames, features)``.
+        n_samples: output length; ``hop = n_samples // frames``.
+
+    Returns:
+        ``(batch, n_samples, features)``.
+    """
+    check_controls(x, "x")
+    b, t, k = x.shape
+    hop = hop_size(t, n_samples)
+    # Two copies of the last frame at the end keep the tail at full level.
+    xe = torch.cat([x, x[:, -1:], x[:, -1:]], dim=1)  # (b, t+2, k)
+    frames = xe.permute(0, 2, 1).reshape(b * k, 1, t + 2)
+    kernel = _hann(2 * hop, x.device, x.dtype).view(1, 1, 2 * hop)
+    # Window of frame j spans output samples [j*hop, j*hop + 2*hop), centred at j*hop + hop.
+    y = F.conv_transpose1d(frames, kernel, stride=hop)  # (b*k, 1, (t+3)*hop)
+    y = y[:, 0, hop : hop + n_samples]  # sample n sits at output index n + hop
+    return y.reshape(b, k, n_samples).permute(0, 2, 1)
