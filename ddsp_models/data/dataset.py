@@ -1,0 +1,67 @@
+"""Read the shards written by ``ddsp prepare`` (see :mod:`ddsp_models.data.prepare`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from .prepare import FORMAT, MANIFEST
+
+__all__ = ["ShardDataset", "load_manifest"]
+
+FEATURES = ("f0_hz", "f0_confidence", "loudness_db")
+
+
+def load_manifest(data_dir: str | Path) -> dict:
+    """The manifest of a prepared dataset, with a clear error if the folder is not one."""
+    path = Path(data_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{data_dir} holds no {MANIFEST}: it is not a prepared dataset (or its preparation was "
+            f"interrupted); run 'ddsp prepare AUDIO_DIR -o {data_dir}'"
+        )
+    with open(path) as f:
+        manifest = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+class ShardDataset(Dataset):
+    """All examples of a prepared dataset, held in memory (10 min of audio ≈ 150 MB).
+
+    Item ``i`` is a dict: ``audio (1, n_samples)``, ``f0_hz``, ``f0_confidence``,
+    ``loudness_db`` ``(n_frames, 1)`` (float32), ``source`` and ``start`` (ints).
+    """
+
+    def __init__(self, data_dir: str | Path):
+        from safetensors.torch import load_file
+
+        self.data_dir = Path(data_dir)
+        self.manifest = load_manifest(self.data_dir)
+        parts: dict[str, list] = {}
+        for shard in self.manifest["shards"]:
+            t = load_file(str(self.data_dir / shard["file"]))
+            if t["audio"].shape[0] != shard["n_examples"]:
+                raise ValueError(f"{shard['file']} holds {t['audio'].shape[0]} examples, the "
+                                 f"manifest says {shard['n_examples']}; re-run 'ddsp prepare'")
+            for k, v in t.items():
+                parts.setdefault(k, []).append(v)
+        self.tensors = {k: torch.cat(v) for k, v in parts.items()}
+        self.sample_rate = int(self.manifest["sample_rate"])
+        self.frame_rate = int(self.manifest["frame_rate"])
+
+    def __len__(self) -> int:
+        return int(self.tensors["audio"].shape[0]) if self.tensors else 0
+
+    def __getitem__(self, i: int) -> dict:
+        t = self.tensors
+        item = {"audio": t["audio"][i][None]}
+        for k in FEATURES:
+            item[k] = t[k][i][:, None]
+        item["source"] = int(t["source"][i])
+        item["start"] = int(t["start"][i])
+        return item
