@@ -1,0 +1,265 @@
+"""Rendering a :class:`~ddsp_models.graph.ProcessorGraph`: batched or one node at a time.
+
+``mode="batched"`` follows the type-batched schedule of :mod:`.schedule`: the ready nodes of
+one batching class run in ONE processor call, their inputs and parameters concatenated along
+the batch axis (``k`` nodes × ``B`` items → a batch of ``k·B``), the output split back.
+``mode="sequential"`` calls every node on its own, in topological order; both give the same
+audio (up to float rounding), the second is the reference for checking.
+
+Processors holding their own learnable weights (different per node) cannot share a call by
+concatenation. ``weights="separate"`` (default) runs them one by one; ``weights="vmap"``
+stacks their weights and runs them in one ``torch.func.vmap(functional_call)`` — it needs a
+processor whose forward is vmappable (no ``.item()``, data-dependent control flow or custom
+autograd functions without a vmap rule); see ``docs/graph.md`` for the measured trade-off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from .graph import IN, OUT, GraphError, n_outputs
+from .schedule import batch_classes, sequential_schedule, type_batched_schedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import ProcessorGraph
+
+__all__ = ["render_graph", "MODES", "WEIGHT_MODES", "render_plan"]
+
+MODES = ("batched", "sequential")
+WEIGHT_MODES = ("separate", "vmap")
+
+
+def _as_inputs(inputs) -> list[Tensor]:
+    if inputs is None:
+        return []
+    seq = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for k, x in enumerate(seq):
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            raise GraphError(
+                f"audio input {k} (node 'in', outlet {k}) must be a (batch, channels, samples) "
+                f"tensor, got {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}"
+            )
+    if seq and len({(x.shape[0], x.shape[-1]) for x in seq}) > 1:
+        raise GraphError(
+            "audio inputs of node 'in' must share batch size and length, got shapes "
+            f"{[tuple(x.shape) for x in seq]}"
+        )
+    return seq
+
+
+def _node_kwargs(graph, params, controls) -> dict[str, dict[str, Tensor]]:
+    """Each node's keyword arguments: its params plus the external controls it declares."""
+    if not isinstance(params, Mapping):
+        raise GraphError(
+            f"params must be {{node: {{param: tensor}}}} (e.g. graph.split_params(raw)), "
+            f"got {type(params).__name__}"
+        )
+    unknown = [n for n in params if n not in graph.nodes]
+    if unknown:
+        raise GraphError(f"params given for unknown node(s) {unknown}; nodes: {list(graph.nodes)}")
+    controls = dict(controls or {})
+    out: dict[str, dict[str, Tensor]] = {}
+    for name, proc in graph.nodes.items():
+        kw = dict(params.get(name, {}))
+        for spec in proc.param_specs():
+            if spec.external and spec.name not in kw:
+                if spec.name not in controls:
+                    raise GraphError(
+                        f"node {name!r} ({type(proc).__name__}) needs the external control "
+                        f"{spec.name!r}; pass render(..., controls={{{spec.name!r}: tensor}})"
+                    )
+                kw[spec.name] = controls[spec.name]
+        try:
+            proc.check_params(kw)
+        except (ValueError, TypeError) as err:
+            raise GraphError(f"node {name!r}: {err}") from err
+        out[name] = kw
+    return out
+
+
+def _batch_size(kwargs, inputs) -> int | None:
+    sizes: dict[str, int] = {}
+    for k, x in enumerate(inputs):
+        sizes[f"'in'[{k}]"] = x.shape[0]
+    for name, kw in kwargs.items():
+        for p, v in kw.items():
+            sizes[f"{name}.{p}"] = v.shape[0]
+    if len(set(sizes.values())) > 1:
+        first = next(iter(sizes.items()))
+        bad = next((k, v) for k, v in sizes.items() if v != first[1])
+        raise GraphError(
+            f"batch size mismatch: {first[0]} has batch {first[1]} but {bad[0]} has {bad[1]} "
+            f"(node {bad[0].split('.')[0]})"
+        )
+    return next(iter(sizes.values()), None)
+
+
+def _call(name: str, proc, ins: list[Tensor], kw: dict, n_samples: int, batch: int):
+    """Call one processor; return its outputs as a tuple, checked to be (batch, C, L)."""
+    try:
+        out = proc(n_samples=n_samples, **kw) if proc.n_inputs == 0 else proc(*ins, **kw)
+    except GraphError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise GraphError(f"node {name} ({type(proc).__name__}) failed: {err}") from err
+    outs = tuple(out) if n_outputs(proc) > 1 else (out,)
+    for y in outs:
+        if not isinstance(y, Tensor) or y.dim() != 3 or y.shape[0] != batch or y.shape[-1] != n_samples:
+            got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
+            raise GraphError(
+                f"node {name} ({type(proc).__name__}) returned {got}; expected "
+                f"(batch={batch}, channels, samples={n_samples})"
+            )
+    return outs
+
+
+def _signature(ins: list[Tensor], kw: dict) -> tuple:
+    return (
+        tuple((tuple(x.shape[1:]), x.dtype, x.device) for x in ins),
+        tuple(sorted((k, tuple(v.shape[1:]), v.dtype, v.device) for k, v in kw.items())),
+    )
+
+
+def _vmap_call(procs, ins_per_node, kw_per_node, n_samples):
+    """Run processors with different weights of one class in one vmapped call."""
+    from torch.func import functional_call, vmap
+
+    template = procs[0]
+    named = [dict(p.named_parameters()) for p in procs]
+    bufs = [dict(p.named_buffers()) for p in procs]
+    weights = {k: torch.stack([d[k] for d in named]) for k in named[0]}
+    weights.update({k: torch.stack([d[k] for d in bufs]) for k in bufs[0]})
+    ins = [torch.stack(xs) for xs in zip(*ins_per_node)]
+    kw = {k: torch.stack([d[k] for d in kw_per_node]) for k in kw_per_node[0]}
+    synth = template.n_inputs == 0
+
+    def one(w, xs, kws):
+        if synth:
+            return functional_call(template, w, (), {**kws, "n_samples": n_samples})
+        return functional_call(template, w, tuple(xs), kws)
+
+    out = vmap(one)(weights, ins, kw)
+    outs = tuple(out) if n_outputs(template) > 1 else (out,)
+    # (k, B, C, L) per outlet -> per node tuples
+    return [tuple(o[i] for o in outs) for i in range(len(procs))]
+
+
+def render_plan(
+    graph: "ProcessorGraph", mode: str = "batched", class_of: dict[str, int] | None = None
+) -> list[list[str]]:
+    """The steps ``render`` takes: lists of nodes rendered by one call each (before a step is
+    split further by input/parameter shapes)."""
+    if mode == "sequential":
+        return sequential_schedule(graph)
+    if class_of is None:
+        class_of, _ = batch_classes(graph)
+    key = ("schedule", tuple(class_of[n] for n in graph.nodes))
+    if key not in graph._cache:
+        graph._cache[key] = type_batched_schedule(graph, class_of)
+    return graph._cache[key]
+
+
+def render_graph(
+    graph: "ProcessorGraph",
+    params: Mapping[str, Mapping[str, Tensor]],
+    n_samples: int | None = None,
+    controls: Mapping[str, Tensor] | None = None,
+    inputs: Tensor | Sequence[Tensor] | None = None,
+    mode: str = "batched",
+    weights: str = "separate",
+) -> Tensor:
+    """Render ``graph`` to audio ``(B, C, n_samples)``.
+
+    Args:
+        params: ``{node: {param: value}}`` in physical units (``graph.split_params(raw)``);
+            time-varying ``(B, T, size)``, static ``(B, size)``. Nodes without parameters
+            may be left out.
+        n_samples: output length; defaults to the inputs' length (required without inputs).
+        controls: external controls by name, e.g. ``{"f0_hz": (B, T, 1)}``, given to every
+            node that declares them (a node's own ``params`` entry takes precedence).
+        inputs: audio of node ``"in"``: one ``(B, C, L)`` tensor or a sequence of them
+            (``outlet`` k of ``"in"`` is ``inputs[k]``).
+        mode: ``"batched"`` (type-batched calls) or ``"sequential"`` (one node per call).
+        weights: ``"separate"`` or ``"vmap"``, for nodes with different learnable weights.
+
+    Raises:
+        GraphError: naming the node, for invalid graphs, missing or misshapen parameters,
+            missing controls, channel or batch mismatches.
+    """
+    if mode not in MODES:
+        raise GraphError(f"mode must be one of {MODES}, got {mode!r}")
+    if weights not in WEIGHT_MODES:
+        raise GraphError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
+    ins = _as_inputs(inputs)
+    reads_in = [e for e in graph.edges if e.src == IN]
+    if reads_in and not ins:
+        raise GraphError(
+            f"edge {reads_in[0]} reads node 'in' but render got inputs=None; pass "
+            "inputs=(B, C, L) audio"
+        )
+    vkey = ("validate", tuple(x.shape[1] for x in ins))
+    if vkey not in graph._cache:
+        graph._cache[vkey] = graph.validate([x.shape[1] for x in ins])
+    if ins:
+        length = ins[0].shape[-1]
+        if n_samples is not None and n_samples != length:
+            raise GraphError(f"n_samples={n_samples} differs from the inputs' length {length}")
+        n_samples = length
+    if n_samples is None:
+        raise GraphError("n_samples is required when the graph has no audio inputs")
+    kwargs = _node_kwargs(graph, params, controls)
+    batch = _batch_size(kwargs, ins)
+    if batch is None:
+        raise GraphError("cannot tell the batch size: the graph has no parameters and no inputs")
+
+    edges_into: dict[tuple[str, int], list] = {}
+    uses: dict[str, int] = {}
+    for e in graph.edges:
+        edges_into.setdefault((e.dst, e.inlet), []).append(e)
+        uses[e.src] = uses.get(e.src, 0) + 1
+    produced: dict[str, tuple[Tensor, ...]] = {}
+
+    def inlet(name: str, k: int) -> Tensor:
+        total = None
+        for e in edges_into[(name, k)]:
+            x = ins[e.outlet] if e.src == IN else produced[e.src][e.outlet]
+            total = x if total is None else total + x
+            if e.src != IN:
+                uses[e.src] -= 1
+                if uses[e.src] == 0 and e.src in produced:
+                    # keep the tensor referenced by `total`/the graph of autograd only
+                    del produced[e.src]
+        return total
+
+    class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
+    for step in render_plan(graph, mode, class_of):
+        node_ins = {n: [inlet(n, k) for k in range(graph.n_inlets(n))] for n in step}
+        subgroups: dict[tuple, list[str]] = {}
+        for n in step:
+            subgroups.setdefault(_signature(node_ins[n], kwargs[n]), []).append(n)
+        for group in subgroups.values():
+            procs = [graph.nodes[n] for n in group]
+            if len(group) == 1:
+                n = group[0]
+                produced[n] = _call(repr(n), procs[0], node_ins[n], kwargs[n], n_samples, batch)
+            elif stacked.get(class_of[group[0]], False):
+                if weights == "vmap":
+                    outs = _vmap_call(procs, [node_ins[n] for n in group],
+                                      [kwargs[n] for n in group], n_samples)
+                    produced.update(zip(group, outs))
+                else:
+                    for n, p in zip(group, procs):
+                        produced[n] = _call(repr(n), p, node_ins[n], kwargs[n], n_samples, batch)
+            else:
+                k = len(group)
+                cat_ins = [torch.cat([node_ins[n][i] for n in group]) for i in range(len(node_ins[group[0]]))]
+                cat_kw = {p: torch.cat([kwargs[n][p] for n in group]) for p in kwargs[group[0]]}
+                label = "+".join(repr(n) for n in group) + " (batched)"
+                outs = _call(label, procs[0], cat_ins, cat_kw, n_samples, k * batch)
+                split = [o.split(batch) for o in outs]
+                for i, n in enumerate(group):
+                    produced[n] = tuple(s[i] for s in split)
+    return inlet(OUT, 0)

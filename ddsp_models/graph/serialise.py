@@ -1,0 +1,146 @@
+"""Graphs as plain dicts and YAML, so recipes can declare them.
+
+Canonical form (what :func:`graph_to_dict` writes)::
+
+    nodes:
+      harmonic: {type: Harmonic, sample_rate: 16000, n_harmonics: 60}
+      reverb:   {type: Reverb, sample_rate: 16000, length: 16000}
+    edges:
+      - {src: harmonic, dst: reverb}             # inlet/outlet written only when not 0
+      - {src: reverb, dst: out}
+
+:func:`graph_from_dict` also accepts the short edge forms ``"harmonic -> reverb"``,
+``"a -> mix:1"`` (inlet 1) and ``[src, dst]`` / ``[src, dst, inlet]``. Processors are built
+with ``Class(**config)``, the class looked up in the processor registry (or in the
+``processors`` mapping passed in). Learnable weights are not part of the dict; they live in
+the module's ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import yaml
+
+from ..processors import load_processor_class
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import ProcessorGraph
+
+__all__ = ["graph_to_dict", "graph_from_dict", "graph_to_yaml", "graph_from_yaml", "parse_edge"]
+
+
+def _plain(x: Any) -> Any:
+    """Tuples → lists, recursively, so dicts survive YAML and compare equal after a round trip."""
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, Mapping):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
+def graph_to_dict(graph: "ProcessorGraph") -> dict[str, Any]:
+    nodes = {
+        name: {"type": type(p).__name__, **_plain(p.config())} for name, p in graph.nodes.items()
+    }
+    edges = []
+    for e in graph.edges:
+        d: dict[str, Any] = {"src": e.src, "dst": e.dst}
+        if e.inlet:
+            d["inlet"] = e.inlet
+        if e.outlet:
+            d["outlet"] = e.outlet
+        edges.append(d)
+    return {"nodes": nodes, "edges": edges}
+
+
+def _node_inlet(s: str, what: str) -> tuple[str, int]:
+    s = s.strip()
+    if ":" in s:
+        name, k = s.split(":", 1)
+        try:
+            return name.strip(), int(k)
+        except ValueError:
+            raise ValueError(f"bad {what} {s!r}: expected 'name' or 'name:index'") from None
+    return s, 0
+
+
+def parse_edge(e: Any) -> dict[str, Any]:
+    """One edge in any accepted form → ``{"src", "dst", "inlet", "outlet"}``."""
+    from .graph import GraphError
+
+    if isinstance(e, str):
+        if "->" not in e:
+            raise GraphError(f"edge {e!r} must look like 'src -> dst' or 'src -> dst:inlet'")
+        a, b = e.split("->", 1)
+        src, outlet = _node_inlet(a, "edge source")
+        dst, inlet = _node_inlet(b, "edge destination")
+        return {"src": src, "dst": dst, "inlet": inlet, "outlet": outlet}
+    if isinstance(e, (list, tuple)) and len(e) in (2, 3):
+        return {"src": e[0], "dst": e[1], "inlet": e[2] if len(e) == 3 else 0, "outlet": 0}
+    if isinstance(e, Mapping):
+        extra = set(e) - {"src", "dst", "inlet", "outlet"}
+        if extra or not {"src", "dst"} <= set(e):
+            raise GraphError(
+                f"edge {dict(e)} must have keys src, dst and optionally inlet, outlet; "
+                f"unexpected {sorted(extra)}" if extra else f"edge {dict(e)} needs src and dst"
+            )
+        return {"src": e["src"], "dst": e["dst"], "inlet": e.get("inlet", 0),
+                "outlet": e.get("outlet", 0)}
+    raise GraphError(f"cannot read edge {e!r}: use 'src -> dst', [src, dst] or {{src:, dst:}}")
+
+
+def graph_from_dict(
+    d: Mapping[str, Any],
+    processors: Mapping[str, type] | None = None,
+    cls: type | None = None,
+) -> "ProcessorGraph":
+    """Build a graph from :func:`graph_to_dict` output (or the short forms it accepts)."""
+    from .graph import GraphError, ProcessorGraph
+
+    cls = cls or ProcessorGraph
+    if not isinstance(d, Mapping) or "nodes" not in d:
+        raise GraphError(
+            "a graph dict needs 'nodes' ({name: {type: ..., **config}}) and 'edges'; got "
+            f"{sorted(d) if isinstance(d, Mapping) else type(d).__name__}"
+        )
+    extra = set(d) - {"nodes", "edges"}
+    if extra:
+        raise GraphError(f"unexpected graph keys {sorted(extra)}; expected 'nodes' and 'edges'")
+    g = cls()
+    for name, spec in (d["nodes"] or {}).items():
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            raise GraphError(f"node {name!r}: expected {{type: ClassName, **config}}, got {spec!r}")
+        spec = dict(spec)
+        kind = spec.pop("type")
+        try:
+            klass = (processors or {}).get(kind) or load_processor_class(kind)
+        except ValueError as err:
+            raise GraphError(f"node {name!r}: {err}") from err
+        try:
+            proc = klass(**spec)
+        except (TypeError, ValueError) as err:
+            raise GraphError(f"node {name!r}: {kind}(**{spec}) failed: {err}") from err
+        g.add(name, proc)
+    for e in d.get("edges") or []:
+        pe = parse_edge(e)
+        g.connect(pe["src"], pe["dst"], inlet=pe["inlet"], outlet=pe["outlet"])
+    return g
+
+
+def graph_to_yaml(graph: "ProcessorGraph", path: str | Path) -> Path:
+    """Write :func:`graph_to_dict` to ``path`` as YAML; returns the path."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(graph_to_dict(graph), sort_keys=False))
+    return path
+
+
+def graph_from_yaml(
+    path: str | Path, processors: Mapping[str, type] | None = None, cls: type | None = None
+) -> "ProcessorGraph":
+    """Read a graph from YAML: the whole file, or its ``graph:`` entry (a recipe)."""
+    d = yaml.safe_load(Path(path).read_text())
+    if isinstance(d, Mapping) and "nodes" not in d and "graph" in d:
+        d = d["graph"]
+    return graph_from_dict(d, processors, cls)
