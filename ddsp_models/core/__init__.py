@@ -37,10 +37,16 @@ _LAZY = {
     "sosfilt": _C + "iir",
     "allpole": _C + "iir",
     "freqz": _C + "iir",
+    "sosfreqz": _C + "iir",
+    "fir_filter": _C + "iir",
+    "linkwitz_riley_crossover": _C + "iir",
     # filter_design.py: coefficient design
     "biquad_coefficients": _C + "filter_design",
     "butterworth_sos": _C + "filter_design",
     "linkwitz_riley_sos": _C + "filter_design",
+    "first_order_allpass": _C + "filter_design",
+    "second_order_allpass": _C + "filter_design",
+    "allpass_coefficient": _C + "filter_design",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
