@@ -296,8 +296,9 @@ def second_order_allpass(
 ) -> tuple[Tensor, Tensor]:
     """Second-order allpass with poles at ``radius * exp(+-j theta)``, optionally warped/stretched.
 
-    ``A(z) = (R^2 - 2R cos(theta) z^-1 + z^-2) / (1 - 2R cos(theta) z^-1 + R^2 z^-2)``; its phase
-    passes -180 deg near ``theta`` (radians per sample, ``2 pi f / fs``), sharper as R -> 1.
+    ``A(z) = (R^2 - 2R cos(theta) z^-1 + z^-2) / (1 - 2R cos(theta) z^-1 + R^2 z^-2)``; ``theta`` is
+    in radians per sample (``2 pi f / fs``); the phase passes -180 deg where
+    ``cos(w) = 2 R cos(theta) / (1 + R^2)`` (close to ``theta``), more steeply as R -> 1.
 
     Returns:
         ``(b, a)`` each ``(..., 2K + 1)`` with ``a[..., 0] = 1``.
