@@ -1,0 +1,124 @@
+"""Modulated delay: chorus, flanger and vibrato from one time-varying fractional delay line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..core.delay import variable_delay
+from ..core.scaling import SigmoidRange
+from ..core.upsample import upsample_linear
+from .base import Param, Processor
+
+__all__ = ["ModDelay"]
+
+
+class ModDelay(Processor):
+    """A delay line whose length and dry/wet mix vary over time, with optional feedback.
+
+    ``forward(audio (B, C, L), delay_s (B, T, 1), mix (B, T, 1)[, feedback (B, 1)])`` →
+    ``(B, C, L)``, ``out = (1 - mix) · audio + mix · wet``. The delay (seconds) and mix are
+    upsampled linearly; the line is read with linear interpolation
+    (:func:`ddsp_models.core.variable_delay`).
+
+    Feedback (``max_feedback > 0``) feeds the line's output back to its input with gain ``g``:
+    ``wet = D(audio + g · wet)``. Since the delay operator ``D`` is linear, this is computed
+    without a sample loop as the truncated series ``wet = Σ_{k=1..feedback_taps} g^{k-1} D^k
+    audio`` — exact up to the neglected ``g^feedback_taps`` term, also for time-varying delays.
+
+    With ``wet_only=True`` there is no ``mix`` parameter and the output is the wet signal
+    (vibrato). Presets: :meth:`chorus`, :meth:`flanger`, :meth:`vibrato`.
+    """
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        min_delay_s: float = 0.005,
+        max_delay_s: float = 0.030,
+        max_feedback: float = 0.0,
+        feedback_taps: int = 16,
+        wet_only: bool = False,
+    ):
+        super().__init__()
+        if not 0 <= min_delay_s < max_delay_s:
+            raise ValueError(
+                f"need 0 <= min_delay_s < max_delay_s, got {min_delay_s}, {max_delay_s}"
+            )
+        if not 0 <= max_feedback < 1:
+            raise ValueError(f"max_feedback must be in [0, 1) for stability, got {max_feedback}")
+        self.sample_rate = float(sample_rate)
+        self.min_delay_s = float(min_delay_s)
+        self.max_delay_s = float(max_delay_s)
+        self.max_feedback = float(max_feedback)
+        self.feedback_taps = int(feedback_taps)
+        self.wet_only = bool(wet_only)
+
+    # --- presets ----------------------------------------------------------------------
+    @classmethod
+    def chorus(cls, sample_rate: float = 16000, **overrides: Any) -> "ModDelay":
+        """Chorus: 5–30 ms delay, no feedback, dry/wet mix."""
+        return cls(**{"sample_rate": sample_rate, "min_delay_s": 0.005, "max_delay_s": 0.030,
+                      "max_feedback": 0.0, **overrides})
+
+    @classmethod
+    def flanger(cls, sample_rate: float = 16000, **overrides: Any) -> "ModDelay":
+        """Flanger: 0.5–5 ms delay, feedback up to 0.7, dry/wet mix."""
+        return cls(**{"sample_rate": sample_rate, "min_delay_s": 0.0005, "max_delay_s": 0.005,
+                      "max_feedback": 0.7, "feedback_taps": 20, **overrides})
+
+    @classmethod
+    def vibrato(cls, sample_rate: float = 16000, **overrides: Any) -> "ModDelay":
+        """Vibrato: 0–8 ms delay, wet only (pitch modulation from the moving delay)."""
+        return cls(**{"sample_rate": sample_rate, "min_delay_s": 0.0, "max_delay_s": 0.008,
+                      "wet_only": True, **overrides})
+
+    # --- declaration ------------------------------------------------------------------
+    def param_specs(self):
+        specs = [Param("delay_s", 1, SigmoidRange(self.min_delay_s, self.max_delay_s), unit="s")]
+        if not self.wet_only:
+            specs.append(Param("mix", 1, SigmoidRange(0.0, 1.0), unit="linear", doc="0 dry, 1 wet"))
+        if self.max_feedback > 0:
+            specs.append(
+                Param("feedback", 1, SigmoidRange(0.0, self.max_feedback), time_varying=False)
+            )
+        return tuple(specs)
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "min_delay_s": self.min_delay_s,
+            "max_delay_s": self.max_delay_s,
+            "max_feedback": self.max_feedback,
+            "feedback_taps": self.feedback_taps,
+            "wet_only": self.wet_only,
+        }
+
+    def forward(
+        self,
+        audio: Tensor,
+        delay_s: Tensor,
+        mix: Tensor | None = None,
+        feedback: Tensor | None = None,
+    ) -> Tensor:
+        given = {"delay_s": delay_s, "mix": mix, "feedback": feedback}
+        self.check_params({k: v for k, v in given.items() if v is not None})
+        if audio.dim() != 3:
+            raise ValueError(f"ModDelay: audio must be (batch, channels, samples), got {tuple(audio.shape)}")
+        n = audio.shape[-1]
+        delay = upsample_linear(delay_s, n)[..., 0][:, None, :] * self.sample_rate  # (B, 1, L)
+        wet = variable_delay(audio, delay)
+        if self.max_feedback > 0:
+            g = feedback[:, :, None]  # (B, 1, 1)
+            line, gain = wet, torch.ones_like(g)
+            for _ in range(self.feedback_taps - 1):
+                line = variable_delay(line, delay)
+                gain = gain * g
+                wet = wet + gain * line
+        if self.wet_only:
+            return wet
+        m = upsample_linear(mix, n)[..., 0][:, None, :]
+        return (1 - m) * audio + m * wet

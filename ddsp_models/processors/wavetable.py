@@ -1,0 +1,110 @@
+"""Wavetable synth: learnable single-cycle tables, cross-faded over time."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..core.oscillators import angular_cumsum
+from ..core.scaling import ExpSigmoid, Softmax
+from ..core.upsample import upsample_linear, upsample_with_windows
+from .base import Param, Processor
+
+__all__ = ["Wavetable", "initial_tables"]
+
+
+def initial_tables(n_tables: int, table_size: int, kind: str = "classic") -> Tensor:
+    """Starting tables ``(n_tables, table_size)``, one cycle each, peak 1.
+
+    ``"sine"``: every table a sine. ``"classic"``: sine, triangle, sawtooth, square (cycled),
+    built from harmonics below ``table_size / 4`` so that the tables are band-limited.
+    """
+    x = torch.arange(table_size, dtype=torch.float64) / table_size
+    n_h = max(1, table_size // 4)
+    k = torch.arange(1, n_h + 1, dtype=torch.float64)
+    sines = torch.sin(2 * math.pi * k[:, None] * x)  # (n_h, S)
+    odd = (k % 2 == 1).double()
+    shapes = {
+        "sine": sines[0],
+        "triangle": ((odd * (-1.0) ** ((k - 1) / 2) / k**2)[:, None] * sines).sum(0),
+        "sawtooth": ((-1.0) ** (k + 1) / k)[:, None].mul(sines).sum(0),
+        "square": ((odd / k)[:, None] * sines).sum(0),
+    }
+    if kind == "sine":
+        order = ["sine"]
+    elif kind == "classic":
+        order = ["sine", "triangle", "sawtooth", "square"]
+    else:
+        raise ValueError(f"kind must be 'sine' or 'classic', got {kind!r}")
+    tables = torch.stack([shapes[order[i % len(order)]] for i in range(n_tables)])
+    return (tables / tables.abs().amax(-1, keepdim=True)).float()
+
+
+class Wavetable(Processor):
+    """Oscillator reading learnable single-cycle tables with linear interpolation.
+
+    ``forward(f0_hz (B,T,1), amplitude (B,T,1), table_weights (B,T,n_tables), n_samples)`` →
+    ``(B, 1, n_samples)`` = ``amplitude · Σ_j w_j · table_j(φ)``, with ``φ`` the f0 phase
+    (float64 accumulation) and weights/amplitude cross-faded between frames with Hann
+    windows. The tables are an ``nn.Parameter`` ``(n_tables, table_size)``. They are not
+    band-limited per pitch: harmonics of a table above Nyquist alias.
+    """
+
+    n_inputs = 0
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_tables: int = 4,
+        table_size: int = 2048,
+        initial: str = "classic",
+    ):
+        super().__init__()
+        if n_tables < 1 or table_size < 4:
+            raise ValueError(
+                f"need n_tables >= 1 and table_size >= 4, got {n_tables}, {table_size}"
+            )
+        self.sample_rate = float(sample_rate)
+        self.n_tables = int(n_tables)
+        self.table_size = int(table_size)
+        self.initial = initial
+        self.tables = nn.Parameter(initial_tables(self.n_tables, self.table_size, initial))
+
+    def param_specs(self):
+        return (
+            Param("f0_hz", 1, external=True, unit="Hz"),
+            Param("amplitude", 1, ExpSigmoid(), unit="linear"),
+            Param("table_weights", self.n_tables, Softmax(), unit="linear",
+                  doc="mix of the tables"),
+        )
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "n_tables": self.n_tables,
+            "table_size": self.table_size,
+            "initial": self.initial,
+        }
+
+    def lookup(self, phase: Tensor) -> Tensor:
+        """Tables read at ``phase`` radians ``(B, L)`` → ``(B, L, n_tables)``, linear interp."""
+        pos = phase / (2 * math.pi) * self.table_size
+        base = torch.floor(pos)
+        frac = (pos - base)[..., None].to(self.tables.dtype)
+        i0 = base.long() % self.table_size
+        i1 = (i0 + 1) % self.table_size
+        tables = self.tables.t()  # (S, n_tables)
+        return tables[i0] * (1 - frac) + tables[i1] * frac
+
+    def forward(
+        self, f0_hz: Tensor, amplitude: Tensor, table_weights: Tensor, n_samples: int
+    ) -> Tensor:
+        self.check_params({"f0_hz": f0_hz, "amplitude": amplitude, "table_weights": table_weights})
+        if not (f0_hz.shape[:2] == amplitude.shape[:2] == table_weights.shape[:2]):
+            raise ValueError("Wavetable: f0_hz, amplitude and table_weights must share (batch, frames)")
+        f0 = upsample_linear(f0_hz, n_samples)[..., 0]
+        phase = angular_cumsum(2 * math.pi * f0 / self.sample_rate, exclusive=True)
+        weights = upsample_with_windows(table_weights * amplitude, n_samples)  # (B, L, n)
+        return (self.lookup(phase) * weights).sum(-1)[:, None, :]
