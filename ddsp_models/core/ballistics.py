@@ -1,0 +1,305 @@
+"""Attack/release ballistics: a one-pole smoother with exact gradients.
+
+The recursion, for a signal ``x[n]`` and a state ``y[n]`` (``y[-1]`` is ``initial``)::
+
+    a[n] = attack[n]  if x[n] > y[n-1]   (the input rises above the state)
+           release[n] otherwise
+    y[n] = a[n] * y[n-1] + (1 - a[n]) * x[n]
+
+Which coefficient is used at a sample depends on the state, so the recursion cannot be
+unrolled into one linear filter. Given the branch taken at each sample, however, it *is* a
+linear time-varying one-pole filter, and its gradient is that filter run backwards in time
+(seed 003, "Differentiable All-pole Filters for Time-varying Audio Systems"):
+
+    lam[n] = dL/dy[n] + a[n+1] * lam[n+1]           (adjoint, from the end to the start)
+    dL/dx[n]  = (1 - a[n]) * lam[n]
+    dL/da[n]  = lam[n] * (y[n-1] - x[n])             (summed into attack or release)
+    dL/dy[-1] = a[0] * lam[0]
+
+:class:`_BallisticsFunction` records the branches in the forward pass and runs exactly this
+in the backward pass, so the gradient is exact wherever ``x[n] != y[n-1]`` (the branch
+choice itself is piecewise constant and has no gradient).
+
+Time constants. We use ``alpha = exp(-1 / (tau * sample_rate))``: after a step of the
+input, the state covers ``1 - 1/e`` (63.2 %) of the step in ``tau`` seconds
+(:func:`time_constant_to_alpha`, :func:`alpha_to_time_constant`).
+
+Backends: on CPU a numba kernel (parallel over rows) runs forward and backward; a pure-torch
+loop over samples (vectorised over rows) serves every other device and is the reference.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = ["ballistics", "time_constant_to_alpha", "alpha_to_time_constant"]
+
+
+def time_constant_to_alpha(tau_s: Tensor | float, sample_rate: float) -> Tensor:
+    """Pole of a one-pole smoother whose step response reaches ``1 - 1/e`` after ``tau_s``.
+
+    ``alpha = exp(-1 / (tau_s * sample_rate))``; ``tau_s = 0`` gives ``alpha = 0`` (no
+    smoothing). Works elementwise on tensors (seconds) and keeps their dtype and device.
+    """
+    tau = torch.as_tensor(tau_s)
+    if not tau.is_floating_point():
+        tau = tau.to(torch.get_default_dtype())
+    if bool((tau < 0).any()):
+        raise ValueError("time constants must be >= 0 seconds")
+    # exp(-1/0) = exp(-inf) = 0 in the forward pass; clamp keeps the gradient finite.
+    return torch.exp(-1.0 / (tau.clamp_min(1e-12) * sample_rate))
+
+
+def alpha_to_time_constant(alpha: Tensor | float, sample_rate: float) -> Tensor:
+    """Inverse of :func:`time_constant_to_alpha`: ``tau_s = -1 / (sample_rate * log(alpha))``."""
+    a = torch.as_tensor(alpha)
+    if not a.is_floating_point():
+        a = a.to(torch.get_default_dtype())
+    return -1.0 / (sample_rate * torch.log(a))
+
+
+# --------------------------------------------------------------------------------------
+# numba kernels (built on first use; numba is imported lazily)
+# --------------------------------------------------------------------------------------
+
+_KERNELS: dict[str, Callable] = {}
+
+#: Below this many samples in all (rows x length) the serial kernels run: waking the thread
+#: pool costs milliseconds on a loaded machine, more than the work itself.
+PARALLEL_MIN_SAMPLES = 1 << 16
+
+
+def _build_kernels(numba, parallel: bool) -> tuple[Callable, Callable]:
+    rows = numba.prange if parallel else range
+
+    def forward_kernel(x, att, rel, y0, tv_att, tv_rel):
+        n_rows, n = x.shape
+        y = np.empty_like(x)
+        up = np.empty((n_rows, n), dtype=np.bool_)
+        for b in rows(n_rows):
+            s = y0[b]
+            for t in range(n):
+                xt = x[b, t]
+                u = xt > s
+                a = att[b, t * tv_att] if u else rel[b, t * tv_rel]
+                s = a * s + (1 - a) * xt
+                y[b, t] = s
+                up[b, t] = u
+        return y, up
+
+    def backward_kernel(g, x, y, up, att, rel, y0, tv_att, tv_rel):
+        n_rows, n = x.shape
+        gx = np.empty_like(x)
+        gatt = np.zeros(att.shape, dtype=x.dtype)
+        grel = np.zeros(rel.shape, dtype=x.dtype)
+        gy0 = np.empty(n_rows, dtype=x.dtype)
+        for b in rows(n_rows):
+            lam = 0.0  # the adjoint runs in float64 whatever the input dtype
+            a_next = 0.0
+            for t in range(n - 1, -1, -1):
+                lam = g[b, t] + a_next * lam
+                prev = y[b, t - 1] if t > 0 else y0[b]
+                d = lam * (prev - x[b, t])
+                if up[b, t]:
+                    a = att[b, t * tv_att]
+                    gatt[b, t * tv_att] += d
+                else:
+                    a = rel[b, t * tv_rel]
+                    grel[b, t * tv_rel] += d
+                gx[b, t] = (1 - a) * lam
+                a_next = a
+            gy0[b] = a_next * lam
+        return gx, gatt, grel, gy0
+
+    jit = numba.njit(parallel=parallel, cache=True)
+    return jit(forward_kernel), jit(backward_kernel)
+
+
+def _numba_kernels() -> dict[str, Callable] | None:
+    """The CPU kernels, compiled (or loaded from numba's cache) on first use; None without numba."""
+    if _KERNELS:
+        return _KERNELS
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return None
+    _KERNELS["forward"], _KERNELS["backward"] = _build_kernels(numba, parallel=False)
+    _KERNELS["forward_parallel"], _KERNELS["backward_parallel"] = _build_kernels(
+        numba, parallel=True
+    )
+    return _KERNELS
+
+
+def _kernel(kind: str, x: Tensor) -> Callable:
+    k = _numba_kernels()
+    big = x.shape[0] > 1 and x.numel() >= PARALLEL_MIN_SAMPLES
+    return k[kind + "_parallel"] if big else k[kind]
+
+
+# --------------------------------------------------------------------------------------
+# pure-torch reference (any device)
+# --------------------------------------------------------------------------------------
+
+
+def _coef_at(c: Tensor, t: int) -> Tensor:
+    return c[:, t] if c.shape[1] > 1 else c[:, 0]
+
+
+def _forward_torch(x: Tensor, att: Tensor, rel: Tensor, y0: Tensor) -> tuple[Tensor, Tensor]:
+    n = x.shape[1]
+    y = torch.empty_like(x)
+    up = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+    s = y0
+    for t in range(n):
+        xt = x[:, t]
+        u = xt > s
+        a = torch.where(u, _coef_at(att, t), _coef_at(rel, t))
+        s = a * s + (1 - a) * xt
+        y[:, t] = s
+        up[:, t] = u
+    return y, up
+
+
+def _backward_torch(g, x, y, up, att, rel, y0):
+    n = x.shape[1]
+    gx = torch.empty_like(x)
+    gatt = torch.zeros_like(att)
+    grel = torch.zeros_like(rel)
+    lam = torch.zeros_like(y0)
+    a_next = torch.zeros_like(y0)
+    for t in range(n - 1, -1, -1):
+        lam = g[:, t] + a_next * lam
+        prev = y[:, t - 1] if t > 0 else y0
+        d = lam * (prev - x[:, t])
+        u = up[:, t]
+        a = torch.where(u, _coef_at(att, t), _coef_at(rel, t))
+        ta = t if att.shape[1] > 1 else 0
+        tr = t if rel.shape[1] > 1 else 0
+        gatt[:, ta] += torch.where(u, d, 0.0)
+        grel[:, tr] += torch.where(u, 0.0, d)
+        gx[:, t] = (1 - a) * lam
+        a_next = a
+    return gx, gatt, grel, a_next * lam
+
+
+def _use_numba(x: Tensor, backend: str) -> bool:
+    if backend == "torch":
+        return False
+    ok = x.device.type == "cpu" and _numba_kernels() is not None
+    if backend == "numba" and not ok:
+        raise RuntimeError(
+            "ballistics backend='numba' needs numba and CPU tensors; "
+            "use backend='torch' (or 'auto') on other devices"
+        )
+    return ok
+
+
+class _BallisticsFunction(torch.autograd.Function):
+    """Rows ``x (N, L)``, coefficients ``(N, 1)`` (static) or ``(N, L)``, ``y0 (N,)``."""
+
+    @staticmethod
+    def forward(ctx, x, att, rel, y0, backend):
+        if _use_numba(x, backend):
+            y, up = _kernel("forward", x)(
+                x.numpy(), att.numpy(), rel.numpy(), y0.numpy(),
+                int(att.shape[1] > 1), int(rel.shape[1] > 1),
+            )
+            y, up = torch.from_numpy(y), torch.from_numpy(up)
+        else:
+            y, up = _forward_torch(x, att, rel, y0)
+        ctx.backend = backend
+        ctx.mark_non_differentiable(up)
+        ctx.save_for_backward(x, y, up, att, rel, y0)
+        return y, up
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy, _gup):
+        x, y, up, att, rel, y0 = ctx.saved_tensors
+        gy = gy.contiguous()
+        if _use_numba(x, ctx.backend):
+            out = _kernel("backward", x)(
+                gy.numpy(), x.numpy(), y.numpy(), up.numpy(), att.numpy(), rel.numpy(),
+                y0.numpy(), int(att.shape[1] > 1), int(rel.shape[1] > 1),
+            )
+            gx, gatt, grel, gy0 = (torch.from_numpy(o) for o in out)
+        else:
+            gx, gatt, grel, gy0 = _backward_torch(gy, x, y, up, att, rel, y0)
+        return gx, gatt, grel, gy0, None
+
+
+def _coefficient_rows(c: Tensor | float, x: Tensor, name: str) -> Tensor:
+    """Broadcast a coefficient against ``x (..., L)`` and flatten to ``(N, 1)`` or ``(N, L)``."""
+    c = torch.as_tensor(c, dtype=x.dtype, device=x.device)
+    if c.dim() > x.dim():
+        raise ValueError(
+            f"{name} has more dimensions ({c.dim()}) than the signal ({x.dim()}); "
+            f"it must broadcast against x of shape {tuple(x.shape)}"
+        )
+    if bool(((c < 0) | (c > 1)).any()):
+        raise ValueError(f"{name} must lie in [0, 1] (a pole, see time_constant_to_alpha)")
+    time_varying = c.dim() > 0 and c.shape[-1] != 1
+    n = x.shape[-1]
+    try:
+        if time_varying:
+            c = c.broadcast_to(x.shape)
+        else:
+            c = c.reshape(c.shape[:-1] if c.dim() else ()).broadcast_to(x.shape[:-1])[..., None]
+    except RuntimeError as err:
+        raise ValueError(
+            f"{name} of shape {tuple(c.shape)} does not broadcast against the signal "
+            f"{tuple(x.shape)}; give (..., 1) for one coefficient per signal or (..., {n}) "
+            "for one per sample"
+        ) from err
+    return c.reshape(-1, c.shape[-1]).contiguous()
+
+
+def ballistics(
+    x: Tensor,
+    attack: Tensor | float,
+    release: Tensor | float,
+    initial: Tensor | float = 0.0,
+    backend: str = "auto",
+) -> Tensor:
+    """Smooth ``x`` with separate attack and release poles; exact gradients.
+
+    Args:
+        x: signal ``(..., samples)`` (an envelope: a level in dB, a gain reduction, ...).
+        attack: pole in ``[0, 1]`` used where the input rises above the state. Broadcasts
+            against ``x``: a trailing axis of size 1 (or a scalar) means one pole per signal,
+            a trailing axis of ``samples`` means a time-varying pole.
+            Use :func:`time_constant_to_alpha` to get it from seconds.
+        release: pole used elsewhere, same rules as ``attack``.
+        initial: state before the first sample, ``y[-1]``; broadcasts against ``x[..., 0]``.
+        backend: ``"auto"`` (numba on CPU, torch loop elsewhere), ``"numba"`` or ``"torch"``.
+
+    Returns:
+        ``(..., samples)``, same dtype and device as ``x``. Differentiable with respect to
+        ``x``, ``attack``, ``release`` and ``initial``.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 1 or x.shape[-1] < 1:
+        raise ValueError(f"x must be (..., samples) with at least one sample, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be floating point, got {x.dtype}")
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    shape = x.shape
+    rows = x.reshape(-1, shape[-1]).contiguous()
+    att = _coefficient_rows(attack, x, "attack")
+    rel = _coefficient_rows(release, x, "release")
+    y0 = torch.as_tensor(initial, dtype=x.dtype, device=x.device)
+    try:
+        y0 = y0.broadcast_to(shape[:-1]).reshape(-1).contiguous()
+    except RuntimeError as err:
+        raise ValueError(
+            f"initial of shape {tuple(y0.shape)} must broadcast against {tuple(shape[:-1])}"
+        ) from err
+    y, _ = _BallisticsFunction.apply(rows, att, rel, y0, backend)
+    return y.reshape(shape)
