@@ -6,7 +6,7 @@ import torch
 
 from ddsp_models.core.ballistics import (
     alpha_to_time_constant,
-    ballistics,
+    attack_release,
     time_constant_to_alpha,
 )
 
@@ -33,7 +33,7 @@ def test_matches_naive_loop_static(backend, dtype):
     att = torch.tensor([0.1, 0.5, 0.9], dtype=dtype)[:, None, None]
     rel = torch.tensor([[0.99], [0.7]], dtype=dtype)  # broadcasts over the channel axis
     y0 = torch.tensor([[0.3, 0.0]], dtype=dtype)
-    y = ballistics(x, att, rel, initial=y0, backend=backend)
+    y = attack_release(x, att, rel, initial=y0, backend=backend)
     assert y.dtype == dtype and y.shape == x.shape
     for b in range(3):
         for c in range(2):
@@ -49,7 +49,7 @@ def test_matches_naive_loop_time_varying(backend):
     x = torch.randn(2, 150, dtype=torch.float64)
     att = torch.rand(2, 150, dtype=torch.float64)
     rel = torch.rand(1, 150, dtype=torch.float64) * 0.5 + 0.5
-    y = ballistics(x, att, rel, backend=backend)
+    y = attack_release(x, att, rel, backend=backend)
     for b in range(2):
         ref = naive(x[b].numpy(), att[b].numpy(), rel[0].numpy())
         np.testing.assert_allclose(y[b].numpy(), ref, atol=1e-12, rtol=0)
@@ -58,7 +58,7 @@ def test_matches_naive_loop_time_varying(backend):
 def test_attack_and_release_branches_are_both_used():
     # A rising then falling input: attack pole while rising, release pole while falling.
     x = torch.cat([torch.ones(50), torch.zeros(50)]).double()
-    y = ballistics(x, 0.5, 0.9)
+    y = attack_release(x, 0.5, 0.9)
     np.testing.assert_allclose(y[:50].numpy(), 1 - 0.5 ** np.arange(1, 51), atol=1e-12)
     np.testing.assert_allclose(y[50:].numpy(), y[49].item() * 0.9 ** np.arange(1, 51), atol=1e-12)
 
@@ -73,7 +73,7 @@ def test_gradcheck(backend, time_varying):
     att = (0.1 + 0.5 * torch.rand(shape, dtype=torch.float64, generator=g)).requires_grad_()
     rel = (0.5 + 0.45 * torch.rand(shape, dtype=torch.float64, generator=g)).requires_grad_()
     y0 = torch.randn(2, 2, dtype=torch.float64, generator=g).requires_grad_()
-    f = lambda x, a, r, i: ballistics(x, a, r, initial=i, backend=backend)  # noqa: E731
+    f = lambda x, a, r, i: attack_release(x, a, r, initial=i, backend=backend)  # noqa: E731
     assert torch.autograd.gradcheck(f, (x, att, rel, y0), eps=1e-7, atol=1e-6)
 
 
@@ -84,7 +84,7 @@ def test_numba_and_torch_gradients_agree():
         xi = x.clone().requires_grad_()
         a = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
         r = torch.tensor(0.97, dtype=torch.float64, requires_grad=True)
-        (ballistics(xi, a, r, backend=backend) ** 2).sum().backward()
+        (attack_release(xi, a, r, backend=backend) ** 2).sum().backward()
         grads.append((xi.grad, a.grad, r.grad))
     for g_numba, g_torch in zip(*grads):
         torch.testing.assert_close(g_numba, g_torch, rtol=1e-10, atol=1e-10)
@@ -94,7 +94,7 @@ def test_numba_and_torch_gradients_agree():
 def test_step_reaches_one_minus_inv_e_after_tau(tau_s):
     sr = 16000
     alpha = time_constant_to_alpha(torch.tensor(tau_s, dtype=torch.float64), sr)
-    y = ballistics(torch.ones(4 * int(tau_s * sr) + 10, dtype=torch.float64), alpha, alpha)
+    y = attack_release(torch.ones(4 * int(tau_s * sr) + 10, dtype=torch.float64), alpha, alpha)
     n_reach = int(torch.nonzero(y >= 1 - math.exp(-1))[0]) + 1  # samples since the step
     assert abs(n_reach - tau_s * sr) <= 1
 
@@ -110,10 +110,10 @@ def test_time_constant_round_trip_and_zero():
 def test_bad_inputs_name_the_problem():
     x = torch.randn(2, 10)
     with pytest.raises(ValueError, match=r"attack must lie in \[0, 1\]"):
-        ballistics(x, 1.5, 0.5)
+        attack_release(x, 1.5, 0.5)
     with pytest.raises(ValueError, match="release of shape .* does not broadcast"):
-        ballistics(x, 0.5, torch.rand(3, 10))
+        attack_release(x, 0.5, torch.rand(3, 10))
     with pytest.raises(ValueError, match="backend must be"):
-        ballistics(x, 0.5, 0.5, backend="cuda")
+        attack_release(x, 0.5, 0.5, backend="cuda")
     with pytest.raises(TypeError, match="floating point"):
-        ballistics(torch.ones(2, 10, dtype=torch.long), 0.5, 0.5)
+        attack_release(torch.ones(2, 10, dtype=torch.long), 0.5, 0.5)

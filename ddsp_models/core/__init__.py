@@ -36,6 +36,7 @@ _LAZY = {
     "lfilter": _C + "iir",
     "sosfilt": _C + "iir",
     "allpole": _C + "iir",
+    "linear_recurrence": _C + "iir",
     "freqz": _C + "iir",
     "sosfreqz": _C + "iir",
     "fir_filter": _C + "iir",
@@ -47,6 +48,10 @@ _LAZY = {
     "first_order_allpass": _C + "filter_design",
     "second_order_allpass": _C + "filter_design",
     "allpass_coefficient": _C + "filter_design",
+    # ballistics.py: attack/release smoothing with exact gradients
+    "attack_release": _C + "ballistics",
+    "time_constant_to_alpha": _C + "ballistics",
+    "alpha_to_time_constant": _C + "ballistics",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["ballistics", "time_constant_to_alpha", "alpha_to_time_constant"]
+__all__ = ["attack_release", "time_constant_to_alpha", "alpha_to_time_constant"]
 
 
 def time_constant_to_alpha(tau_s: Tensor | float, sample_rate: float) -> Tensor:
@@ -193,7 +193,7 @@ def _use_numba(x: Tensor, backend: str) -> bool:
     ok = x.device.type == "cpu" and _numba_kernels() is not None
     if backend == "numba" and not ok:
         raise RuntimeError(
-            "ballistics backend='numba' needs numba and CPU tensors; "
+            "attack_release backend='numba' needs numba and CPU tensors; "
             "use backend='torch' (or 'auto') on other devices"
         )
     return ok
@@ -259,7 +259,7 @@ def _coefficient_rows(c: Tensor | float, x: Tensor, name: str) -> Tensor:
     return c.reshape(-1, c.shape[-1]).contiguous()
 
 
-def ballistics(
+def attack_release(
     x: Tensor,
     attack: Tensor | float,
     release: Tensor | float,

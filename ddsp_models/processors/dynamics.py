@@ -6,7 +6,7 @@ All three follow the same chain (Giannoulis, Massberg & Reiss 2012, "log-domain,
    ``stereo_link=True`` the level of the loudest channel, so every channel gets the same gain;
 2. **gain computer** — the static curve (:func:`compressor_gain_db`,
    :func:`expander_gain_db`) maps the level to a target gain in dB;
-3. **ballistics** — :func:`~ddsp_models.core.ballistics.ballistics` smooths the target with
+3. **ballistics** — :func:`~ddsp_models.core.ballistics.attack_release` smooths the target with
    an attack and a release time constant; its gradients are exact (seed 003), wrt the audio
    and wrt both time constants;
 4. the smoothed gain (plus makeup) is applied to every sample.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..core.ballistics import ballistics, time_constant_to_alpha
+from ..core.ballistics import attack_release, time_constant_to_alpha
 from ..core.scaling import LogSigmoidRange, SigmoidRange, amplitude_to_db, db_to_amplitude
 from .base import Param, Processor
 
@@ -123,7 +123,7 @@ class _Dynamics(Processor):
         """Ballistics on ``target (B, C, L)`` with ``(B, 1)`` time constants in seconds."""
         att = time_constant_to_alpha(attack_s, self.sample_rate)[:, :, None]
         rel = time_constant_to_alpha(release_s, self.sample_rate)[:, :, None]
-        return ballistics(target, att, rel, initial=0.0)
+        return attack_release(target, att, rel, initial=0.0)
 
 
 class Compressor(_Dynamics):
