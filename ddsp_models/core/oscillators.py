@@ -154,8 +154,8 @@ def oscillator_bank(
             f"{tuple(frequency_envelopes.shape)} and {tuple(amplitude_envelopes.shape)}"
         )
     amps = remove_above_nyquist(frequency_envelopes, amplitude_envelopes, sample_rate)
-    omega = TWO_PI * frequency_envelopes / sample_rate
-    phase = angular_cumsum(omega, dim=1, exclusive=True)
+    omega = TWO_PI * frequency_envelopes.double() / sample_rate  # float64 even for float32 input
+    phase = angular_cumsum(omega, dim=1, exclusive=True).to(amps.dtype)
     if initial_phase is not None:
         phase = phase + initial_phase
     audio = amps * torch.sin(phase)
@@ -281,8 +281,12 @@ def harmonic_synthesis(
         harmonic_frequencies(_neighbour_max(f0_hz), k), harmonic_amplitudes, sample_rate
     )
     dtype = torch.promote_types(f0_hz.dtype, amps.dtype)
-    f0_audio = upsample_linear(f0_hz.to(dtype), n_samples)[..., 0]  # (B, L)
+    # With float64 phases, the angular frequency is formed in float64 too: float32 rounding of
+    # 2π f0 / sr alone would be 0.01 cycle after ten minutes.
+    work = torch.float64 if phase_method == "float64" else dtype
+    f0_audio = upsample_linear(f0_hz.to(work), n_samples)[..., 0]  # (B, L)
     phase = angular_cumsum(TWO_PI * f0_audio / sample_rate, exclusive=True, method=phase_method)
+    phase = phase.to(dtype)
     nb = -(-n_samples // hop)  # blocks of hop samples covering the output
     phase = F.pad(phase, (0, nb * hop - n_samples))
     # Frame nb (and any frames past t) hold the last frame, as upsample_with_windows does.

@@ -26,9 +26,10 @@ def initial_tables(n_tables: int, table_size: int, kind: str = "classic") -> Ten
     k = torch.arange(1, n_h + 1, dtype=torch.float64)
     sines = torch.sin(2 * math.pi * k[:, None] * x)  # (n_h, S)
     odd = (k % 2 == 1).double()
+    alternating_odd = odd * torch.where(k % 4 == 1, 1.0, -1.0)  # +1, -1 on k = 1, 3, 5, 7 ...
     shapes = {
         "sine": sines[0],
-        "triangle": ((odd * (-1.0) ** ((k - 1) / 2) / k**2)[:, None] * sines).sum(0),
+        "triangle": ((alternating_odd / k**2)[:, None] * sines).sum(0),
         "sawtooth": ((-1.0) ** (k + 1) / k)[:, None].mul(sines).sum(0),
         "square": ((odd / k)[:, None] * sines).sum(0),
     }
@@ -105,6 +106,7 @@ class Wavetable(Processor):
         if not (f0_hz.shape[:2] == amplitude.shape[:2] == table_weights.shape[:2]):
             raise ValueError("Wavetable: f0_hz, amplitude and table_weights must share (batch, frames)")
         f0 = upsample_linear(f0_hz, n_samples)[..., 0]
-        phase = angular_cumsum(2 * math.pi * f0 / self.sample_rate, exclusive=True)
+        omega = 2 * math.pi * f0.double() / self.sample_rate  # float64: see angular_cumsum
+        phase = angular_cumsum(omega, exclusive=True).to(f0.dtype)
         weights = upsample_with_windows(table_weights * amplitude, n_samples)  # (B, L, n)
         return (self.lookup(phase) * weights).sum(-1)[:, None, :]
