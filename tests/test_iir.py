@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from ddsp_models.core.iir import (
     allpole,
     fir_filter,
+    linear_recurrence,
     freqz,
     lfilter,
     linkwitz_riley_crossover,
@@ -234,3 +235,20 @@ def test_allpole_backends_agree(order, length, radius):
     ys = [allpole(x, a, backend=b) for b in BACKENDS]
     for y in ys[1:]:
         assert torch.allclose(y, ys[0], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_linear_recurrence_matches_loop_and_gradcheck(backend):
+    g = torch.Generator().manual_seed(11)
+    m = (0.4 * torch.randn(2, 9, 3, 3, dtype=torch.float64, generator=g)).requires_grad_()
+    u = torch.randn(2, 9, 3, dtype=torch.float64, generator=g).requires_grad_()
+    s0 = torch.randn(2, 3, dtype=torch.float64, generator=g).requires_grad_()
+    state, want = s0.detach(), []
+    for n in range(9):
+        state = (m[:, n].detach() @ state[..., None])[..., 0] + u[:, n].detach()
+        want.append(state)
+    got = linear_recurrence(m, u, s0, backend=backend)
+    torch.testing.assert_close(got.detach(), torch.stack(want, 1), rtol=1e-12, atol=1e-12)
+    f = lambda m, u, s0: linear_recurrence(m, u, s0, backend=backend)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (m, u, s0))
+    assert torch.autograd.gradgradcheck(f, (m, u, s0))

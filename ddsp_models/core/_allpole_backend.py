@@ -19,9 +19,9 @@ import os
 import torch
 from torch import Tensor
 
-__all__ = ["run_allpole", "allpole_scan", "numba_available"]
+__all__ = ["run_allpole", "allpole_scan", "run_linear_recurrence", "linear_scan", "numba_available"]
 
-_KERNELS = None  # (time_varying, time_invariant) once compiled, False if numba is missing
+_KERNELS = None  # {name: (serial, parallel)} once compiled, False if numba is missing
 
 
 def _compile():
@@ -37,7 +37,6 @@ def _compile():
         _KERNELS = False
         return _KERNELS
 
-    @numba.njit(parallel=True, cache=True, fastmath=False)
     def tv_kernel(x, a, zi, out):  # x (B, L), a (B, L, N), zi (B, N), out (B, L + N)
         n_rows, length = x.shape
         order = a.shape[2]
@@ -50,7 +49,6 @@ def _compile():
                     acc -= a[b, n, i] * out[b, n + order - 1 - i]
                 out[b, n + order] = acc
 
-    @numba.njit(parallel=True, cache=True, fastmath=False)
     def ti_kernel(x, a, zi, out):  # x (B, L), a (B, N), zi (B, N), out (B, L + N)
         n_rows, length = x.shape
         order = a.shape[1]
@@ -63,8 +61,35 @@ def _compile():
                     acc -= a[b, i] * out[b, n + order - 1 - i]
                 out[b, n + order] = acc
 
-    _KERNELS = (tv_kernel, ti_kernel)
+    def ss_kernel(a, u, s0, out):  # a (B, L, N, N), u (B, L, N), s0 (B, N), out (B, L, N)
+        n_rows, length, order = u.shape
+        for b in numba.prange(n_rows):
+            prev = s0[b].copy()
+            for n in range(length):
+                for i in range(order):
+                    acc = u[b, n, i]
+                    for j in range(order):
+                        acc += a[b, n, i, j] * prev[j]
+                    out[b, n, i] = acc
+                for i in range(order):
+                    prev[i] = out[b, n, i]
+
+    def both(fn):
+        # Threads pay off only for big batches: a parallel launch costs ~0.1-20 ms. Only the
+        # serial kernels are cached on disk (both share one cache key, so one must not be).
+        return numba.njit(cache=True)(fn), numba.njit(parallel=True, cache=False)(fn)
+
+    _KERNELS = {"tv": both(tv_kernel), "ti": both(ti_kernel), "ss": both(ss_kernel)}
     return _KERNELS
+
+
+#: rows * samples above which the kernels run the batch rows on several threads.
+PARALLEL_MIN_WORK = 1 << 17
+
+
+def _pick(name: str, rows: int, length: int):
+    serial, parallel = _compile()[name]
+    return parallel if rows > 1 and rows * length >= PARALLEL_MIN_WORK else serial
 
 
 def numba_available() -> bool:
@@ -97,7 +122,21 @@ def allpole_scan(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
         m[..., idx + 1, idx] = 1.0
     u = x.new_zeros(n_rows, length, order)
     u[..., 0] = x
-    u[:, 0] = u[:, 0] + (m[:, 0] @ zi[..., None])[..., 0]
+    return linear_scan(m, u, zi)[..., 0]
+
+
+def linear_scan(m: Tensor, u: Tensor, s0: Tensor) -> Tensor:
+    """``s[n] = m[n] @ s[n-1] + u[n]`` with ``s[-1] = s0`` by a Hillis-Steele scan (any device).
+
+    Args:
+        m: ``(B, L, N, N)``; u: ``(B, L, N)``; s0: ``(B, N)``.
+
+    Returns:
+        s: ``(B, L, N)``.
+    """
+    n_rows, length, order = u.shape
+    u = u.clone()
+    u[:, 0] = u[:, 0] + (m[:, 0] @ s0[..., None])[..., 0]
     d = 1
     while d < length:
         new_u = torch.baddbmm(
@@ -110,7 +149,7 @@ def allpole_scan(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
         if new_m is not None:
             m = torch.cat([m[:, :d], new_m], dim=1)
         d *= 2
-    return u[..., 0]
+    return u
 
 
 def run_allpole(x: Tensor, a: Tensor, zi: Tensor, backend: str = "auto") -> Tensor:
@@ -130,12 +169,35 @@ def run_allpole(x: Tensor, a: Tensor, zi: Tensor, backend: str = "auto") -> Tens
         return allpole_scan(x, a, zi)
     if x.device.type != "cpu":
         raise ValueError("backend='numba' runs on CPU tensors only; use backend='auto' on GPU")
-    tv_kernel, ti_kernel = _compile()
     x_c = x.detach().contiguous()
     a_c = a.detach().to(x.dtype).contiguous()
     zi_c = zi.detach().to(x.dtype).contiguous()
     order = a.shape[-1]
     out = torch.empty(x.shape[0], x.shape[1] + order, dtype=x.dtype)
-    kernel = tv_kernel if a.dim() == 3 else ti_kernel
+    kernel = _pick("tv" if a.dim() == 3 else "ti", x.shape[0], x.shape[1])
     kernel(x_c.numpy(), a_c.numpy(), zi_c.numpy(), out.numpy())
     return out[:, order:]
+
+
+def run_linear_recurrence(m: Tensor, u: Tensor, s0: Tensor, backend: str = "auto") -> Tensor:
+    """Forward ``s[n] = m[n] @ s[n-1] + u[n]`` without autograd; shapes as :func:`linear_scan`."""
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    if backend == "numba" and not numba_available():
+        raise RuntimeError("backend='numba' needs numba: pip install numba (or use 'torch')")
+    use_numba = backend == "numba" or (
+        backend == "auto" and u.device.type == "cpu" and numba_available()
+    )
+    if not use_numba or u.dtype not in (torch.float32, torch.float64):
+        return linear_scan(m, u, s0)
+    if u.device.type != "cpu":
+        raise ValueError("backend='numba' runs on CPU tensors only; use backend='auto' on GPU")
+    ss_kernel = _pick("ss", u.shape[0], u.shape[1])
+    out = torch.empty_like(u, memory_format=torch.contiguous_format)
+    ss_kernel(
+        m.detach().to(u.dtype).contiguous().numpy(),
+        u.detach().contiguous().numpy(),
+        s0.detach().to(u.dtype).contiguous().numpy(),
+        out.numpy(),
+    )
+    return out

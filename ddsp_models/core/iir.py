@@ -4,6 +4,9 @@
   ``y[n] = x[n] - sum_{i=1..N} a[n, i-1] y[n-i]``, a custom ``autograd.Function`` whose backward
   pass is the same recursion run backwards in time with shifted coefficients (seed 003). Forward
   and backward run in compiled numba kernels on CPU and in a log-depth torch scan elsewhere.
+* :func:`linear_recurrence` — the time-varying state-space recursion ``s[n] = A[n] s[n-1] + u[n]``
+  with the same kind of exact adjoint (``A[n+1]^T`` run backwards); it carries zero-delay
+  feedback (TPT) filters such as the state-variable and ladder filters.
 * :func:`lfilter` — ``b/a`` filters (time-invariant or time-varying): FIR part by convolution,
   recursive part by :func:`allpole`. ``mode="freq_sampling"`` is the explicit fast approximation
   for time-invariant filters (impulse response sampled from the frequency response).
@@ -24,9 +27,18 @@ import math
 import torch
 from torch import Tensor
 
-from ._allpole_backend import run_allpole
+from ._allpole_backend import run_allpole, run_linear_recurrence
 
-__all__ = ["allpole", "lfilter", "sosfilt", "freqz", "sosfreqz", "fir_filter", "linkwitz_riley_crossover"]
+__all__ = [
+    "allpole",
+    "linear_recurrence",
+    "lfilter",
+    "sosfilt",
+    "freqz",
+    "sosfreqz",
+    "fir_filter",
+    "linkwitz_riley_crossover",
+]
 
 _MODES = ("recursive", "freq_sampling")
 
@@ -161,6 +173,70 @@ def allpole(x: Tensor, a: Tensor, zi: Tensor | None = None, *, backend: str = "a
         zi2 = zi.to(dtype).expand(*batch, order).reshape(n_rows, order)
     y = _AllPole.apply(x2, a2, zi2, backend)
     return y.reshape(*batch, length)
+
+
+class _LinearRecurrence(torch.autograd.Function):
+    """``s[n] = m[n] @ s[n-1] + u[n]``; m ``(B, L, N, N)``, u ``(B, L, N)``, s0 ``(B, N)``."""
+
+    @staticmethod
+    def forward(ctx, m, u, s0, backend):
+        s = run_linear_recurrence(m, u, s0, backend)
+        ctx.save_for_backward(m, s0, s)
+        ctx.backend = backend
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_s):
+        m, s0, s = ctx.saved_tensors
+        # Adjoint: lam[n] = g[n] + m[n+1]^T lam[n+1] -- the same recursion backwards in time.
+        m_adj = torch.cat([m[:, 1:].transpose(-1, -2), torch.zeros_like(m[:, :1])], dim=1)
+        lam = _LinearRecurrence.apply(
+            m_adj.flip(1), grad_s.flip(1), torch.zeros_like(s0), ctx.backend
+        ).flip(1)
+        grad_m = grad_s0 = None
+        if ctx.needs_input_grad[0]:
+            prev = torch.cat([s0[:, None], s[:, :-1]], dim=1)  # s[n-1]
+            grad_m = lam[..., :, None] * prev[..., None, :]
+        if ctx.needs_input_grad[2]:
+            grad_s0 = (m[:, 0].transpose(-1, -2) @ lam[:, 0, :, None])[..., 0]
+        return grad_m, lam if ctx.needs_input_grad[1] else None, grad_s0, None
+
+
+def linear_recurrence(
+    m: Tensor, u: Tensor, s0: Tensor | None = None, *, backend: str = "auto"
+) -> Tensor:
+    """Time-varying linear state recursion ``s[n] = m[n] @ s[n-1] + u[n]`` with exact gradients.
+
+    Args:
+        m: ``(..., L, N, N)`` transition matrices (one per sample).
+        u: ``(..., L, N)`` inputs (already multiplied by any input matrix).
+        s0: optional ``(..., N)`` state before the first sample (zeros by default).
+        backend: as in :func:`allpole`.
+
+    Returns:
+        ``(..., L, N)``: the state after every sample. Leading dims broadcast.
+    """
+    if m.dim() < 3 or m.shape[-1] != m.shape[-2]:
+        raise ValueError(f"m must be (..., L, N, N), got {tuple(m.shape)}")
+    length, order = m.shape[-3], m.shape[-1]
+    if u.dim() < 2 or u.shape[-2:] != (length, order):
+        raise ValueError(f"u must be (..., L={length}, N={order}), got {tuple(u.shape)}")
+    shapes = [m.shape[:-3], u.shape[:-2]]
+    if s0 is not None:
+        if s0.shape[-1] != order:
+            raise ValueError(f"s0 must be (..., N={order}), got {tuple(s0.shape)}")
+        shapes.append(s0.shape[:-1])
+    batch = torch.broadcast_shapes(*shapes)
+    rows = math.prod(batch)
+    dtype = torch.promote_types(m.dtype, u.dtype)
+    m2 = m.to(dtype).expand(*batch, length, order, order).reshape(rows, length, order, order)
+    u2 = u.to(dtype).expand(*batch, length, order).reshape(rows, length, order)
+    if s0 is None:
+        s02 = u2.new_zeros(rows, order)
+    else:
+        s02 = s0.to(dtype).expand(*batch, order).reshape(rows, order)
+    s = _LinearRecurrence.apply(m2, u2, s02, backend)
+    return s.reshape(*batch, length, order)
 
 
 # --------------------------------------------------------------------------------------
