@@ -25,6 +25,7 @@ from torch import Tensor
 from ..core.ballistics import attack_release, time_constant_to_alpha
 from ..core.scaling import LogSigmoidRange, SigmoidRange, amplitude_to_db, db_to_amplitude
 from .base import Param, Processor
+from .gain import check_audio
 
 __all__ = [
     "Compressor",
@@ -89,12 +90,6 @@ def detect_level_db(x: Tensor, stereo_link: bool = True, min_db: float = -120.0)
     if stereo_link and x.shape[1] > 1:
         level = level.amax(dim=1, keepdim=True)
     return amplitude_to_db(level, min_db=min_db)
-
-
-def _check_audio(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor) or x.dim() != 3:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} expects audio (batch, channels, samples), got {shape}")
 
 
 def _check_knee(name: str, knee: str) -> None:
@@ -163,7 +158,7 @@ class Compressor(_Dynamics):
 
     def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
         """The smoothed gain in dB (makeup included) that ``forward`` applies: ``(B, 1|C, L)``."""
-        _check_audio(type(self).__name__, x)
+        check_audio(type(self).__name__, x)
         self.check_params(params)
         p = {k: v[:, :, None] for k, v in params.items()}  # (B, 1, 1)
         level = detect_level_db(x, self.stereo_link)
@@ -226,7 +221,7 @@ class NoiseGate(_Dynamics):
 
     def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
         """The smoothed gain in dB (``<= 0``) that ``forward`` applies: ``(B, 1|C, L)``."""
-        _check_audio(type(self).__name__, x)
+        check_audio(type(self).__name__, x)
         self.check_params(params)
         p = {k: v[:, :, None] for k, v in params.items()}
         level = detect_level_db(x, self.stereo_link)
@@ -267,7 +262,7 @@ class Limiter(_Dynamics):
 
     def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
         """The smoothed gain in dB (``<= 0``) that ``forward`` applies: ``(B, 1|C, L)``."""
-        _check_audio(type(self).__name__, x)
+        check_audio(type(self).__name__, x)
         self.check_params(params)
         level = detect_level_db(x, self.stereo_link)
         reduction = torch.relu(level - params["threshold_db"][:, :, None])
