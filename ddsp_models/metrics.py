@@ -1,0 +1,90 @@
+"""Resynthesis metrics (as in the DDSP paper) and spectrogram figures.
+
+For a model's output ``y`` and the original ``x`` (audio ``(B, L)``, same rate):
+
+* ``spectral_distance``: the multi-scale spectral distance (DDSP's SpectralLoss: FFT sizes
+  2048…64, L1 of linear + log magnitudes, summed over sizes), averaged over examples;
+* ``loudness_l1_db``: mean |loudness(y) − loudness(x)| in dB over all frames;
+* ``f0_l1_cents``: mean |1200 log2(f0(y) / f0(x))| over frames where the original is voiced
+  (f0 confidence ≥ ``confidence_threshold``);
+* ``f0_outlier_rate``: share of those frames where the difference exceeds 50 cents.
+
+f0 and loudness of ``y`` are re-extracted from the audio, the same way as for ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["f0_metrics", "loudness_l1", "spectral_distance", "spectrogram_figure",
+           "OUTLIER_CENTS"]
+
+OUTLIER_CENTS = 50.0
+
+
+def f0_metrics(f0_out: Tensor, f0_ref: Tensor, confidence_ref: Tensor,
+               confidence_threshold: float = 0.85) -> dict[str, float]:
+    """``f0_l1_cents``, ``f0_outlier_rate`` and ``voiced_frames`` (see module docstring).
+
+    All inputs ``(..., T)`` in Hz / [0, 1]; frames where either f0 is ≤ 0 count as outliers
+    when the reference is voiced.
+    """
+    f0_out, f0_ref = torch.as_tensor(f0_out).double(), torch.as_tensor(f0_ref).double()
+    voiced = (torch.as_tensor(confidence_ref) >= confidence_threshold) & (f0_ref > 0)
+    if f0_out.shape != f0_ref.shape:
+        raise ValueError(f"f0 tracks differ in shape: {tuple(f0_out.shape)} vs {tuple(f0_ref.shape)}")
+    n = int(voiced.sum())
+    if n == 0:
+        return {"f0_l1_cents": float("nan"), "f0_outlier_rate": float("nan"), "voiced_frames": 0}
+    ok = voiced & (f0_out > 0)
+    cents = torch.full_like(f0_ref, math.inf)
+    cents[ok] = (1200.0 * torch.log2(f0_out[ok] / f0_ref[ok])).abs()
+    c = cents[voiced]
+    finite = c[torch.isfinite(c)]
+    return {
+        "f0_l1_cents": float(finite.mean()) if finite.numel() else float("nan"),
+        "f0_outlier_rate": float((c > OUTLIER_CENTS).double().mean()),
+        "voiced_frames": n,
+    }
+
+
+def loudness_l1(ld_out: Tensor, ld_ref: Tensor) -> float:
+    """Mean absolute loudness difference in dB."""
+    return float((torch.as_tensor(ld_out).double() - torch.as_tensor(ld_ref).double()).abs().mean())
+
+
+def spectral_distance(out: Tensor, ref: Tensor) -> float:
+    """DDSP's multi-scale spectral distance between ``(B, L)`` (or ``(B, C, L)``) signals."""
+    from .nn.losses import MultiResolutionSpectralLoss
+
+    with torch.no_grad():
+        return float(MultiResolutionSpectralLoss()(out, ref))
+
+
+def spectrogram_figure(target: Tensor, output: Tensor, sample_rate: int, n_fft: int = 1024):
+    """A matplotlib figure: log-magnitude spectrograms of ``target`` and ``output`` (1-D)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+    win = torch.hann_window(n_fft)
+    for ax, x, title in zip(axes, (target, output), ("target", "resynthesis")):
+        x = torch.as_tensor(x).detach().float().reshape(-1).cpu()
+        if x.numel() < n_fft:
+            x = torch.nn.functional.pad(x, (0, n_fft - x.numel()))
+        s = torch.stft(x, n_fft, n_fft // 4, window=win, return_complex=True).abs()
+        db = 20 * np.log10(s.numpy() + 1e-6)
+        dur = x.numel() / sample_rate
+        ax.imshow(db, origin="lower", aspect="auto", vmin=db.max() - 80, vmax=db.max(),
+                  extent=(0, dur, 0, sample_rate / 2), cmap="magma")
+        ax.set_title(title)
+        ax.set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (Hz)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,14 @@
+"""Neural parts: encoders, the RNN-FC decoder, the autoencoder (a LightningModule), losses."""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_N = "ddsp_models.nn."
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "RnnFcDecoder": _N + "decoder",
+    "Autoencoder": _N + "autoencoder",
+    "load_model": _N + "autoencoder",
+    "MultiResolutionSpectralLoss": _N + "losses",
+    "MfccEncoder": _N + "encoders",
+})
