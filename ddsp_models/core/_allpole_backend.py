@@ -15,6 +15,7 @@ device, so it is the GPU path). Both are forward-only: the gradients live in
 from __future__ import annotations
 
 import os
+import types
 
 import torch
 from torch import Tensor
@@ -75,9 +76,15 @@ def _compile():
                     prev[i] = out[b, n, i]
 
     def both(fn):
-        # Threads pay off only for big batches: a parallel launch costs ~0.1-20 ms. Only the
-        # serial kernels are cached on disk (both share one cache key, so one must not be).
-        return numba.njit(cache=True)(fn), numba.njit(parallel=True, cache=False)(fn)
+        # Threads pay off only for big batches: a parallel launch costs ~0.1-20 ms. The
+        # parallel twin gets its own name so that both live in numba's on-disk cache.
+        code = fn.__code__
+        name = code.co_name + "_parallel"
+        kwargs = {"co_name": name}
+        if hasattr(code, "co_qualname"):
+            kwargs["co_qualname"] = code.co_qualname + "_parallel"
+        twin = types.FunctionType(code.replace(**kwargs), fn.__globals__, name, None, fn.__closure__)
+        return numba.njit(cache=True)(fn), numba.njit(parallel=True, cache=True)(twin)
 
     _KERNELS = {"tv": both(tv_kernel), "ti": both(ti_kernel), "ss": both(ss_kernel)}
     return _KERNELS

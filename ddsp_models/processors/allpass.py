@@ -1,0 +1,213 @@
+"""Allpass cascades (plain, warped, stretched) and an LFO-modulated phaser with feedback."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..core.filter_design import allpass_coefficient, first_order_allpass, second_order_allpass
+from ..core.iir import lfilter
+from ..core.scaling import LogSigmoidRange, SigmoidRange
+from .base import Param, Processor
+from .biquad import check_audio, filter_coefficients, max_filter_hz, per_sample
+from .svf import run_state_space
+
+__all__ = ["AllPassCascade", "Phaser"]
+
+
+class AllPassCascade(Processor):
+    """``n_stages`` allpass cells in series: ``forward(x (B, C, L), **params)``.
+
+    Cells (seed 001, Bargum et al.): first order ``(c + z^-1) / (1 + c z^-1)`` with ``c`` set by
+    ``break_hz`` (phase -90 deg there), or second order with poles at ``radius *
+    exp(+-j 2 pi centre_hz / fs)``. ``warped=True`` adds a per-stage ``warp`` in (-1, 1) that
+    replaces each unit delay by a first-order allpass; ``stretch=K`` replaces each unit delay
+    by K delays. The magnitude response is exactly 1; only the phase is shaped.
+
+    Parameters (each ``n_stages`` wide): ``break_hz`` (order 1) or ``centre_hz`` and
+    ``radius`` (order 2), plus ``warp`` if warped. Static ``(B, n_stages)`` or time-varying
+    ``(B, T, n_stages)``; every raw value gives a stable cell (|c|, |warp|, radius < 1).
+    """
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_stages: int = 4,
+        order: int = 1,
+        warped: bool = False,
+        stretch: int = 1,
+        time_varying: bool = False,
+        min_hz: float = 20.0,
+        max_hz: float | None = None,
+        max_radius: float = 0.99,
+        max_warp: float = 0.95,
+    ):
+        super().__init__()
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {order}")
+        if n_stages < 1:
+            raise ValueError(f"n_stages must be >= 1, got {n_stages}")
+        if int(stretch) != stretch or stretch < 1:
+            raise ValueError(f"stretch must be a positive integer, got {stretch}")
+        if not (0 < max_radius < 1 and 0 < max_warp < 1):
+            raise ValueError("max_radius and max_warp must lie in (0, 1) for stability")
+        self.sample_rate = float(sample_rate)
+        self.n_stages, self.order, self.warped, self.stretch = int(n_stages), int(order), bool(warped), int(stretch)
+        self.time_varying = bool(time_varying)
+        self.min_hz = float(min_hz)
+        self.max_hz = float(max_hz) if max_hz is not None else max_filter_hz(sample_rate)
+        self.max_radius, self.max_warp = float(max_radius), float(max_warp)
+
+    def param_specs(self):
+        n, tv = self.n_stages, self.time_varying
+        freq = LogSigmoidRange(self.min_hz, self.max_hz)
+        if self.order == 1:
+            specs = [Param("break_hz", n, freq, tv, unit="Hz", doc="-90 deg frequency per stage")]
+        else:
+            specs = [
+                Param("centre_hz", n, freq, tv, unit="Hz", doc="pole angle per stage"),
+                Param("radius", n, SigmoidRange(0.0, self.max_radius), tv, doc="pole radius per stage"),
+            ]
+        if self.warped:
+            specs.append(Param("warp", n, SigmoidRange(-self.max_warp, self.max_warp), tv,
+                               doc="first-order allpass replacing each delay"))
+        return tuple(specs)
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "n_stages": self.n_stages,
+            "order": self.order,
+            "warped": self.warped,
+            "stretch": self.stretch,
+            "time_varying": self.time_varying,
+            "min_hz": self.min_hz,
+            "max_hz": self.max_hz,
+            "max_radius": self.max_radius,
+            "max_warp": self.max_warp,
+        }
+
+    def forward(self, x: Tensor, **params: Tensor) -> Tensor:
+        check_audio(x, "AllPassCascade")
+        self.check_params(params)
+        n = x.shape[-1]
+        full = {k: per_sample(v, n).to(x.dtype) for k, v in params.items()}  # (B, 1, L|1, S)
+        y = x
+        for i in range(self.n_stages):
+            warp = full["warp"][..., i] if self.warped else None
+            if self.order == 1:
+                c = allpass_coefficient(full["break_hz"][..., i], self.sample_rate)
+                b, a = first_order_allpass(c, warp=warp, stretch=self.stretch)
+            else:
+                theta = (2 * math.pi / self.sample_rate) * full["centre_hz"][..., i]
+                b, a = second_order_allpass(full["radius"][..., i], theta, warp=warp, stretch=self.stretch)
+            b, a = filter_coefficients(b, a)
+            y = lfilter(y, b, a)
+        return y
+
+
+def _phaser_step(n_stages: int):
+    """Per-sample phaser update: feedback of the previous wet sample into a cascade of
+    first-order allpass stages in transposed direct form II (one state each)."""
+
+    def step(states, x, c, feedback):
+        u = x + feedback * states[-1]  # states[-1] holds the previous wet output
+        new = []
+        for s in states[:n_stages]:
+            y = c * u + s
+            new.append(u - c * y)
+            u = y
+        new.append(u)
+        return u, new
+
+    return step
+
+
+class Phaser(Processor):
+    """LFO-swept allpass cascade with feedback, mixed with the dry signal.
+
+    ``forward(x (B, C, L), rate_hz, depth, centre_hz, feedback, mix)``, all static ``(B, 1)``.
+    The break frequency of every first-order stage follows
+    ``centre_hz * 2 ** (max_octaves * depth * sin(2 pi rate_hz t + lfo_phase))``; the wet path
+    feeds ``feedback`` times its previous output back to its input; the output is
+    ``(1 - mix) x + mix wet``. With ``mix = 0.5`` and no feedback, notches sit where the
+    cascade's phase is an odd multiple of -180 deg, so they sweep with the LFO.
+    The whole effect is one time-varying state-space system (``n_stages + 1`` states) run by
+    :func:`~ddsp_models.processors.svf.run_state_space`: exact gradients, cascade numerics.
+    Stable for any raw parameters: |c| < 1 per stage and |feedback| < 1.
+    """
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_stages: int = 4,
+        max_octaves: float = 2.0,
+        min_centre_hz: float = 100.0,
+        max_centre_hz: float = 4000.0,
+        max_rate_hz: float = 10.0,
+        max_feedback: float = 0.9,
+        lfo_phase: float = 0.0,
+    ):
+        super().__init__()
+        if n_stages < 1:
+            raise ValueError(f"n_stages must be >= 1, got {n_stages}")
+        if not 0 < max_feedback < 1:
+            raise ValueError(f"max_feedback must be in (0, 1) for stability, got {max_feedback}")
+        self.sample_rate = float(sample_rate)
+        self.n_stages = int(n_stages)
+        self.max_octaves = float(max_octaves)
+        self.min_centre_hz = float(min_centre_hz)
+        self.max_centre_hz = min(float(max_centre_hz), max_filter_hz(sample_rate))
+        if not 0 < self.min_centre_hz < self.max_centre_hz:
+            raise ValueError("need 0 < min_centre_hz < max_centre_hz < 0.45 * sample_rate")
+        self.max_rate_hz = float(max_rate_hz)
+        self.max_feedback = float(max_feedback)
+        self.lfo_phase = float(lfo_phase)
+
+    def param_specs(self):
+        return (
+            Param("rate_hz", 1, LogSigmoidRange(0.01, self.max_rate_hz), False, unit="Hz", doc="LFO rate"),
+            Param("depth", 1, SigmoidRange(0.0, 1.0), False, doc="sweep, fraction of max_octaves"),
+            Param("centre_hz", 1, LogSigmoidRange(self.min_centre_hz, self.max_centre_hz), False,
+                  unit="Hz", doc="break frequency at the LFO's zero crossing"),
+            Param("feedback", 1, SigmoidRange(-self.max_feedback, self.max_feedback), False,
+                  doc="wet output fed back to the cascade input"),
+            Param("mix", 1, SigmoidRange(0.0, 1.0), False, doc="0 dry .. 1 wet"),
+        )
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "n_stages": self.n_stages,
+            "max_octaves": self.max_octaves,
+            "min_centre_hz": self.min_centre_hz,
+            "max_centre_hz": self.max_centre_hz,
+            "max_rate_hz": self.max_rate_hz,
+            "max_feedback": self.max_feedback,
+            "lfo_phase": self.lfo_phase,
+        }
+
+    def break_frequencies(self, rate_hz: Tensor, depth: Tensor, centre_hz: Tensor, n_samples: int) -> Tensor:
+        """Stage break frequency per sample ``(B, L)`` in Hz (the LFO sweep)."""
+        t = torch.arange(n_samples, dtype=torch.float64, device=rate_hz.device) / self.sample_rate
+        cycles = torch.remainder(rate_hz.double() * t, 1.0)  # float64 phase, wrapped
+        lfo = torch.sin(2 * math.pi * cycles + self.lfo_phase).to(rate_hz.dtype)
+        f = centre_hz * torch.exp2(self.max_octaves * depth * lfo)
+        return f.clamp(5.0, max_filter_hz(self.sample_rate))
+
+    def forward(self, x: Tensor, rate_hz: Tensor, depth: Tensor, centre_hz: Tensor,
+                feedback: Tensor, mix: Tensor) -> Tensor:
+        check_audio(x, "Phaser")
+        self.check_params(dict(rate_hz=rate_hz, depth=depth, centre_hz=centre_hz, feedback=feedback, mix=mix))
+        f = self.break_frequencies(rate_hz, depth, centre_hz, x.shape[-1]).to(x.dtype)
+        c = allpass_coefficient(f, self.sample_rate)[:, None, :]  # (B, 1, L)
+        fb = feedback.to(x.dtype)[:, :, None]  # (B, 1, 1)
+        wet = run_state_space(_phaser_step(self.n_stages), self.n_stages + 1, x, (c, fb))
+        m = mix.to(x.dtype)[:, :, None]
+        return (1 - m) * x + m * wet

@@ -1,0 +1,193 @@
+"""Equalisers: parametric (low shelf, N peaks, high shelf) and graphic (fixed bands)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..core.filter_design import biquad_coefficients
+from ..core.iir import sosfilt
+from ..core.scaling import LogSigmoidRange, SigmoidRange
+from .base import Param, Processor
+from .biquad import check_audio, max_filter_hz, per_sample
+
+__all__ = ["ParametricEQ", "GraphicEQ", "graphic_eq_centres"]
+
+_SHELF_Q = 1 / math.sqrt(2)
+
+
+def _sos(b: Tensor, a: Tensor) -> Tensor:
+    """Stack per-band ``(b, a)`` lists ``(..., 3)`` into sections ``(..., S, 6)``; drop the
+    singleton time axis of static controls so sosfilt sees a time-invariant cascade."""
+    sos = torch.stack([torch.cat([bb, aa], dim=-1) for bb, aa in zip(b, a)], dim=-2)
+    if sos.shape[-3] == 1:  # (B, 1, 1, S, 6) static -> (B, 1, S, 6)
+        sos = sos[..., 0, :, :]
+    return sos
+
+
+def _check_mode(mode: str, time_varying: bool) -> None:
+    if mode not in ("recursive", "freq_sampling"):
+        raise ValueError(f"mode must be 'recursive' or 'freq_sampling', got {mode!r}")
+    if mode == "freq_sampling" and time_varying:
+        raise ValueError("mode='freq_sampling' needs static parameters (time_varying=False)")
+
+
+class ParametricEQ(Processor):
+    """Low shelf, ``n_peaks`` peaking bands and a high shelf, in series (RBJ biquads).
+
+    ``forward(x (B, C, L), low_shelf_hz, low_shelf_gain_db, peak_hz, peak_q, peak_gain_db,
+    high_shelf_hz, high_shelf_gain_db)``; peak parameters are ``n_peaks`` wide. Static
+    ``(B, size)`` by default, ``(B, T, size)`` with ``time_varying=True``. Shelves use
+    Q = 0.7071. ``mode="freq_sampling"`` applies the product of the band responses by one FFT
+    convolution (static only; fast, approximate tail). Stable for any raw parameters.
+    """
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_peaks: int = 3,
+        max_gain_db: float = 12.0,
+        min_q: float = 0.1,
+        max_q: float = 10.0,
+        time_varying: bool = False,
+        mode: str = "recursive",
+        n_fft: int | None = None,
+    ):
+        super().__init__()
+        _check_mode(mode, time_varying)
+        if n_peaks < 0:
+            raise ValueError(f"n_peaks must be >= 0, got {n_peaks}")
+        self.sample_rate = float(sample_rate)
+        self.n_peaks = int(n_peaks)
+        self.max_gain_db = float(max_gain_db)
+        self.min_q, self.max_q = float(min_q), float(max_q)
+        self.time_varying = bool(time_varying)
+        self.mode = mode
+        self.n_fft = n_fft
+
+    def param_specs(self):
+        tv, top = self.time_varying, max_filter_hz(self.sample_rate)
+        gain = SigmoidRange(-self.max_gain_db, self.max_gain_db)
+        specs = [
+            Param("low_shelf_hz", 1, LogSigmoidRange(20.0, min(1000.0, top / 2)), tv, unit="Hz"),
+            Param("low_shelf_gain_db", 1, gain, tv, unit="dB"),
+        ]
+        if self.n_peaks:
+            specs += [
+                Param("peak_hz", self.n_peaks, LogSigmoidRange(20.0, top), tv, unit="Hz"),
+                Param("peak_q", self.n_peaks, LogSigmoidRange(self.min_q, self.max_q), tv),
+                Param("peak_gain_db", self.n_peaks, gain, tv, unit="dB"),
+            ]
+        specs += [
+            Param("high_shelf_hz", 1, LogSigmoidRange(min(1000.0, top / 2), top), tv, unit="Hz"),
+            Param("high_shelf_gain_db", 1, gain, tv, unit="dB"),
+        ]
+        return tuple(specs)
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "n_peaks": self.n_peaks,
+            "max_gain_db": self.max_gain_db,
+            "min_q": self.min_q,
+            "max_q": self.max_q,
+            "time_varying": self.time_varying,
+            "mode": self.mode,
+            "n_fft": self.n_fft,
+        }
+
+    def sos(self, n_samples: int, **params: Tensor) -> Tensor:
+        """Second-order sections ``(B, 1, S, 6)`` (static) or ``(B, 1, L, S, 6)``."""
+        p = {k: per_sample(v, n_samples) for k, v in params.items()}
+        fs = self.sample_rate
+        bands = [biquad_coefficients("lowshelf", p["low_shelf_hz"][..., 0], _SHELF_Q, p["low_shelf_gain_db"][..., 0], fs)]
+        for i in range(self.n_peaks):
+            bands.append(biquad_coefficients("peaking", p["peak_hz"][..., i], p["peak_q"][..., i], p["peak_gain_db"][..., i], fs))
+        bands.append(biquad_coefficients("highshelf", p["high_shelf_hz"][..., 0], _SHELF_Q, p["high_shelf_gain_db"][..., 0], fs))
+        return _sos([b for b, _ in bands], [a for _, a in bands])
+
+    def forward(self, x: Tensor, **params: Tensor) -> Tensor:
+        check_audio(x, "ParametricEQ")
+        self.check_params(params)
+        sos = self.sos(x.shape[-1], **params).to(x.dtype)
+        return sosfilt(x, sos, mode=self.mode, n_fft=self.n_fft)
+
+
+def graphic_eq_centres(sample_rate: float, bands_per_octave: int = 1, min_hz: float = 25.0) -> list[float]:
+    """Band centres ``1000 * 2 ** (k / bands_per_octave)`` between ``min_hz`` and 0.45 fs."""
+    top = max_filter_hz(sample_rate)
+    k_lo = math.ceil(bands_per_octave * math.log2(min_hz / 1000.0))
+    k_hi = math.floor(bands_per_octave * math.log2(top / 1000.0))
+    return [1000.0 * 2.0 ** (k / bands_per_octave) for k in range(k_lo, k_hi + 1)]
+
+
+class GraphicEQ(Processor):
+    """Peaking filters at fixed octave (or 1/N-octave) centres: ``forward(x, gains_db)``.
+
+    ``gains_db`` is ``(B, n_bands)`` (or ``(B, T, n_bands)`` with ``time_varying=True``) in
+    dB within ``+-max_gain_db``. Bands: :func:`graphic_eq_centres`; each band's Q gives a
+    bandwidth of one band spacing, ``Q = sqrt(2^N) / (2^N - 1)`` with ``N = 1 / bands_per_octave``.
+    """
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        bands_per_octave: int = 1,
+        min_hz: float = 25.0,
+        max_gain_db: float = 12.0,
+        time_varying: bool = False,
+        mode: str = "recursive",
+        n_fft: int | None = None,
+    ):
+        super().__init__()
+        _check_mode(mode, time_varying)
+        self.sample_rate = float(sample_rate)
+        self.bands_per_octave = int(bands_per_octave)
+        self.min_hz = float(min_hz)
+        self.centres_hz = graphic_eq_centres(sample_rate, self.bands_per_octave, self.min_hz)
+        if not self.centres_hz:
+            raise ValueError("no band centre between min_hz and 0.45 * sample_rate; lower min_hz")
+        width = 1.0 / self.bands_per_octave
+        self.q = math.sqrt(2.0**width) / (2.0**width - 1.0)
+        self.max_gain_db = float(max_gain_db)
+        self.time_varying = bool(time_varying)
+        self.mode = mode
+        self.n_fft = n_fft
+
+    @property
+    def n_bands(self) -> int:
+        return len(self.centres_hz)
+
+    def param_specs(self):
+        return (
+            Param("gains_db", self.n_bands, SigmoidRange(-self.max_gain_db, self.max_gain_db),
+                  self.time_varying, unit="dB", doc="gain per band, low to high"),
+        )
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "bands_per_octave": self.bands_per_octave,
+            "min_hz": self.min_hz,
+            "max_gain_db": self.max_gain_db,
+            "time_varying": self.time_varying,
+            "mode": self.mode,
+            "n_fft": self.n_fft,
+        }
+
+    def forward(self, x: Tensor, gains_db: Tensor) -> Tensor:
+        check_audio(x, "GraphicEQ")
+        self.check_params({"gains_db": gains_db})
+        g = per_sample(gains_db, x.shape[-1]).to(x.dtype)
+        bands = [
+            biquad_coefficients("peaking", torch.tensor(fc, dtype=x.dtype, device=x.device), self.q, g[..., i], self.sample_rate)
+            for i, fc in enumerate(self.centres_hz)
+        ]
+        sos = _sos([b for b, _ in bands], [a for _, a in bands])
+        return sosfilt(x, sos, mode=self.mode, n_fft=self.n_fft)

@@ -1,0 +1,107 @@
+"""Moog-style ladder filter: four TPT one-pole lowpasses in a zero-delay feedback loop."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..core.scaling import LogSigmoidRange, SigmoidRange
+from .base import Param, Processor
+from .biquad import check_audio, max_filter_hz, per_sample
+from .svf import run_state_space
+
+__all__ = ["LadderFilter", "ladder_step"]
+
+
+def ladder_step(states, x, g, k):
+    """One sample of the linear TPT ladder (Zavalishin, "The Art of VA Filter Design", ch. 5).
+
+    Each stage is the TPT one-pole ``y = G x + s / (1 + g)``, ``G = g / (1 + g)``,
+    ``g = tan(pi fc / fs)``; the feedback ``u = x - k y4`` is solved without a unit delay:
+    ``y4 = (G^4 x + sum_i G^(3-i) s_i / (1 + g)) / (1 + k G^4)``.
+
+    Returns ``(y4, new_states)``.
+    """
+    big_g = g / (1 + g)
+    contrib = [s / (1 + g) for s in states]
+    sigma = big_g**3 * contrib[0] + big_g**2 * contrib[1] + big_g * contrib[2] + contrib[3]
+    y4 = (big_g**4 * x + sigma) / (1 + k * big_g**4)
+    inp = x - k * y4
+    new = []
+    for s in states:
+        v = (inp - s) * big_g
+        out = v + s
+        new.append(out + v)
+        inp = out
+    return inp, new
+
+
+class LadderFilter(Processor):
+    """Four-pole ladder lowpass: ``forward(x (B, C, L), cutoff_hz, resonance)``.
+
+    The static response is the bilinear transform (pre-warped at the cutoff) of the analog
+    ladder ``1 / ((1 + s)^4 + k)`` with ``k = 4 * resonance``; ``resonance -> 1`` approaches
+    self-oscillation. With ``compensate=True`` the output is multiplied by ``1 + k`` so the
+    pass band stays at 0 dB as the resonance rises. Exact gradients under modulation (TPT
+    state space, see :func:`~ddsp_models.processors.svf.run_state_space`).
+
+    Args:
+        sample_rate: Hz. time_varying: ``(B, T, 1)`` parameters (default) or ``(B, 1)``.
+        min_hz, max_hz: cutoff range. max_resonance: upper bound of the resonance scaling
+            (< 1 keeps every pole strictly inside the unit circle).
+    """
+
+    n_inputs = 1
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        time_varying: bool = True,
+        min_hz: float = 20.0,
+        max_hz: float | None = None,
+        max_resonance: float = 0.95,
+        compensate: bool = True,
+    ):
+        super().__init__()
+        self.sample_rate = float(sample_rate)
+        self.time_varying = bool(time_varying)
+        self.min_hz = float(min_hz)
+        self.max_hz = float(max_hz) if max_hz is not None else max_filter_hz(sample_rate)
+        if not 0 < self.min_hz < self.max_hz < self.sample_rate / 2:
+            raise ValueError(
+                f"need 0 < min_hz < max_hz < sample_rate / 2, got {self.min_hz}, {self.max_hz}"
+            )
+        if not 0 < max_resonance < 1:
+            raise ValueError(f"max_resonance must be in (0, 1) for stability, got {max_resonance}")
+        self.max_resonance = float(max_resonance)
+        self.compensate = bool(compensate)
+
+    def param_specs(self):
+        tv = self.time_varying
+        return (
+            Param("cutoff_hz", 1, LogSigmoidRange(self.min_hz, self.max_hz), tv, unit="Hz",
+                  doc="cutoff frequency"),
+            Param("resonance", 1, SigmoidRange(0.0, self.max_resonance), tv, unit="",
+                  doc="feedback k / 4; 1 would self-oscillate"),
+        )
+
+    def config(self):
+        return {
+            "sample_rate": self.sample_rate,
+            "time_varying": self.time_varying,
+            "min_hz": self.min_hz,
+            "max_hz": self.max_hz,
+            "max_resonance": self.max_resonance,
+            "compensate": self.compensate,
+        }
+
+    def forward(self, x: Tensor, cutoff_hz: Tensor, resonance: Tensor) -> Tensor:
+        check_audio(x, "LadderFilter")
+        self.check_params({"cutoff_hz": cutoff_hz, "resonance": resonance})
+        n = x.shape[-1]
+        g = torch.tan(math.pi * per_sample(cutoff_hz, n)[..., 0].to(x.dtype) / self.sample_rate)
+        k = 4.0 * per_sample(resonance, n)[..., 0].to(x.dtype)
+        y = run_state_space(ladder_step, 4, x, (g, k))
+        return y * (1 + k) if self.compensate else y
