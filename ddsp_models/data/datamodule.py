@@ -123,7 +123,7 @@ class DDSPDataModule(pl.LightningDataModule):
         self._load()
         train = Subset(self.dataset, self.train_indices)
         sampler = ResumableSampler(len(train), self.batch_size, self.seed, self._position)
-        return DataLoader(train, batch_size=self.batch_size, sampler=sampler, drop_last=True,
+        return _ResumableLoader(train, batch_size=self.batch_size, sampler=sampler, drop_last=True,
                           num_workers=self.num_workers, collate_fn=collate,
                           persistent_workers=False)
 
@@ -133,6 +133,20 @@ class DDSPDataModule(pl.LightningDataModule):
             return []
         return DataLoader(Subset(self.dataset, self.val_indices), batch_size=self.batch_size,
                           num_workers=self.num_workers, collate_fn=collate)
+
+
+class _ResumableLoader(DataLoader):
+    """A DataLoader whose position is restored through the trainer's global step.
+
+    Its state is the sampler's (a function of the restored step), so ``state_dict`` has
+    nothing to add; having it tells Lightning that a mid-epoch resume is exact.
+    """
+
+    def state_dict(self) -> dict:
+        return {"resumes_from": "global_step"}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 def collate(items: list[dict]) -> dict:

@@ -1,0 +1,188 @@
+"""ddsp train (LightningCLI): a run from a recipe, exact resumption after an interruption, DDP."""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ddsp_models.cli.train import main as train_main
+from ddsp_models.data.prepare import PrepareConfig, prepare_dataset
+from ddsp_models.nn.autoencoder import Autoencoder, load_model
+
+SR, FR, HOP = 8000, 100, 80
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tone(f0, seconds=2.0):
+    t = torch.arange(int(seconds * SR)) / SR
+    f = f0 * (1 + 0.01 * torch.sin(2 * math.pi * 5 * t))
+    ph = 2 * math.pi * torch.cumsum(f, 0) / SR
+    return 0.3 * sum(torch.sin(k * ph) / k for k in range(1, 4))
+
+
+def _features(audio, sample_rate, frame_rate, method, viterbi):
+    n = audio.shape[-1] // (sample_rate // frame_rate)
+    return torch.full((1, n), 0.0) + 220.0, torch.ones(1, n)
+
+
+def _loudness(audio, sample_rate, frame_rate):
+    hop = sample_rate // frame_rate
+    n = audio.shape[-1] // hop
+    x = audio[..., : n * hop].reshape(1, n, hop)
+    return 20 * torch.log10(x.square().mean(-1).sqrt().clamp_min(1e-5))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    src = root / "audio"
+    src.mkdir()
+    tones = {}
+    for i, f0 in enumerate((196.0, 220.0, 247.0)):
+        p = src / f"tone{i}.wav"
+        p.write_bytes(b"")  # content supplied by the loader below
+        tones[str(p)] = _tone(f0)
+    cfg = PrepareConfig(sample_rate=SR, frame_rate=FR, example_seconds=0.5, hop_seconds=0.25)
+    prepare_dataset(src, root / "data", cfg, progress=False,
+                    load_fn=lambda path, sr: (tones[path][None], SR),
+                    f0_fn=_features, loudness_fn=_loudness, log=lambda m: None)
+    return root / "data"
+
+
+def _recipe(tmp_path, noise=True):
+    nodes = {"harmonic": {"type": "Harmonic", "sample_rate": SR, "n_harmonics": 6}}
+    edges = ["harmonic -> out"]
+    if noise:
+        nodes["noise"] = {"type": "FilteredNoise", "sample_rate": SR, "n_bands": 5}
+        edges.append("noise -> out")
+    recipe = {
+        "seed_everything": 0,
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 6, "log_every_n_steps": 1,
+                    "val_check_interval": 3, "check_val_every_n_epoch": None,
+                    "limit_val_batches": 1, "num_sanity_val_steps": 0,
+                    "enable_progress_bar": False, "enable_model_summary": False},
+        "checkpoint": {"every_n_train_steps": 2, "save_last": True, "save_top_k": -1},
+        "model": {"sample_rate": SR, "frame_rate": FR, "graph": {"nodes": nodes, "edges": edges},
+                  "decoder": {"hidden_size": 16, "mlp_size": 16, "mlp_layers": 1},
+                  "loss": {"fft_sizes": [512, 128, 32]}, "learning_rate": 3e-3},
+        "data": {"batch_size": 2, "val_fraction": 0.1},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_train_from_recipe_logs_checkpoints_and_exports(data_dir, tmp_path):
+    run = tmp_path / "run"
+    train_main(["--config", str(_recipe(tmp_path)), "--data.path", str(data_dir),
+                "--trainer.default_root_dir", str(run), "--export", str(tmp_path / "export")])
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and not [c for c in ckpts if c.endswith(".tmp")]
+    ck = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ck["global_step"] == 6
+    assert "dataset_stats_json" in ck  # stats.json travels with the model
+    events = list(run.rglob("events.out.tfevents*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0].parent), size_guidance={"audio": 0, "images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert "train/loss" in tags["scalars"] and "val/loss" in tags["scalars"]
+    assert any(t.startswith("audio/") for t in tags["audio"])
+    assert any(t.startswith("spectrogram/") for t in tags["images"])
+    m = load_model(tmp_path / "export")
+    assert m.dataset_stats["pitch_midi"]["mean"] == pytest.approx(57.0)  # 220 Hz
+
+
+def test_resume_continues_without_losing_or_repeating_steps(data_dir, tmp_path, monkeypatch):
+    recipe = _recipe(tmp_path, noise=False)  # deterministic synth: weights must match exactly
+    seen: list[tuple[int, tuple]] = []
+    real_step = Autoencoder.training_step
+    fail_at = {"step": None}
+
+    def recording_step(self, batch, batch_idx):
+        if self.global_step == fail_at["step"]:
+            raise RuntimeError("simulated crash")
+        seen.append((self.global_step, tuple(zip(batch["source"].tolist(), batch["start"].tolist()))))
+        return real_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(Autoencoder, "training_step", recording_step)
+    args = ["--config", str(recipe), "--data.path", str(data_dir), "--trainer.max_steps", "14",
+            "--trainer.val_check_interval", "100"]
+
+    train_main(args + ["--trainer.default_root_dir", str(tmp_path / "straight")])
+    straight = list(seen)
+    assert [s for s, _ in straight] == list(range(14))  # 14 steps span two epochs (9 batches each)
+
+    seen.clear()
+    fail_at["step"] = 11  # crash after the checkpoint at step 10 and one more step
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_main(args + ["--trainer.default_root_dir", str(tmp_path / "resumed")])
+    assert torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)["global_step"] == 10
+    first = list(seen)
+    seen.clear()
+    fail_at["step"] = None
+    train_main(args + ["--trainer.default_root_dir", str(tmp_path / "resumed"), "--ckpt_path", "last"])
+    resumed = list(seen)
+    assert [s for s, _ in resumed] == [10, 11, 12, 13]
+    assert first[:10] + resumed == straight  # same batches at the same steps
+    a = torch.load(tmp_path / "straight/checkpoints/last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)
+    assert b["global_step"] == 14
+    for k in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
+
+
+def test_ckpt_path_last_starts_fresh_when_no_checkpoint(data_dir, tmp_path):
+    run = tmp_path / "run"
+    train_main(["--config", str(_recipe(tmp_path)), "--data.path", str(data_dir),
+                "--trainer.default_root_dir", str(run), "--trainer.max_steps", "2",
+                "--ckpt_path", "last"])
+    assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 2
+
+
+def test_atomic_checkpoint_io_leaves_old_checkpoint_on_crash(tmp_path, monkeypatch):
+    from ddsp_models.cli.train import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"global_step": 1}, path)
+
+    def broken_save(obj, f):
+        Path(f).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"global_step": 2}, path)
+    assert io.load_checkpoint(path)["global_step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_ddp_two_cpu_processes(data_dir, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ddsp_models.cli", "train", "--config", str(_recipe(tmp_path)),
+         "--data.path", str(data_dir), "--trainer.default_root_dir", str(run),
+         "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+         "--trainer.max_steps", "2", "--trainer.val_check_interval", "100"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ck = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
+    assert ck["global_step"] == 2
