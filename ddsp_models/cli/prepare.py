@@ -1,0 +1,47 @@
+"""Prepare a training set: resample, slice, compute f0/loudness, write shards + manifest + stats."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..data.prepare import PrepareConfig, prepare_dataset
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "prepare",
+        help="turn a folder of recordings into training shards",
+        description=(
+            "Read every wav/flac/ogg/mp3 under AUDIO_DIR (any channels and rate), mix to mono, "
+            "resample, compute f0 (with confidence) and loudness once per file, cut examples "
+            "and write safetensors shards, manifest.json and stats.json to DATA_DIR. Unreadable "
+            "and silent files are skipped and reported by name."
+        ),
+    )
+    p.add_argument("audio_dir", metavar="AUDIO_DIR", help="folder of recordings (searched recursively)")
+    p.add_argument("-o", "--output", required=True, metavar="DATA_DIR", help="output folder")
+    p.add_argument("--sample-rate", type=int, default=16000, help="audio rate in Hz (default 16000)")
+    p.add_argument("--frame-rate", type=int, default=250, help="feature frames per second (default 250)")
+    p.add_argument("--f0", default="crepe-full", choices=["crepe-full", "crepe-tiny", "yin"],
+                   help="pitch tracker (default crepe-full)")
+    p.add_argument("--no-viterbi", action="store_true", help="no Viterbi smoothing of the f0 track")
+    p.add_argument("--example-seconds", type=float, default=4.0, help="example length (default 4)")
+    p.add_argument("--hop-seconds", type=float, default=1.0, help="hop between examples (default 1)")
+    p.add_argument("--shard-size", type=int, default=256, help="examples per shard (default 256)")
+    p.add_argument("--silence-db", type=float, default=-60.0,
+                   help="skip files whose peak is below this level in dBFS (default -60)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes analysing files in parallel (default 0: in this process)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args) -> int:
+    cfg = PrepareConfig(
+        sample_rate=args.sample_rate, frame_rate=args.frame_rate, f0_method=args.f0,
+        viterbi=not args.no_viterbi, example_seconds=args.example_seconds,
+        hop_seconds=args.hop_seconds, shard_size=args.shard_size, silence_db=args.silence_db,
+    )
+    manifest = prepare_dataset(args.audio_dir, args.output, cfg, workers=args.workers,
+                               progress=not args.quiet)
+    return 0 if manifest["n_examples"] else 1
