@@ -1,0 +1,164 @@
+"""CREPE pitch activations for whole signals, and their decoding to f0 in Hz.
+
+:func:`crepe_activations` cuts 16 kHz audio into 1024-sample frames centred on the requested
+sample positions, normalises each frame (zero mean, unit standard deviation, as the network
+was trained), and runs :class:`~ddsp_models.features.crepe_net.CrepeNet` over them in batches
+of ``batch_size`` frames, so memory stays bounded for long files. Frames come from
+``unfold`` views (no Python loop over frames); the network runs under ``inference_mode``.
+
+:func:`decode_activations` turns the ``(batch, frames, 360)`` activations into f0: the pitch
+bin is the argmax, or the Viterbi path when ``viterbi=True``; f0 is the activation-weighted
+mean of the bins' cents within ±4 bins of it ("local average"); confidence is the largest
+activation of the frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .crepe_net import (
+    CENTS_OFFSET,
+    CENTS_PER_BIN,
+    CREPE_FRAME_SIZE,
+    CREPE_N_BINS,
+    load_crepe,
+)
+from .framing import frame_at_centres, frame_centred
+from .viterbi import band_from_matrix, triangular_transition, viterbi_banded
+
+__all__ = [
+    "crepe_activations",
+    "decode_activations",
+    "bins_to_cents",
+    "cents_to_hz",
+    "hz_to_cents",
+    "SILENT_STD",
+]
+
+#: Frames whose standard deviation is below this (about -110 dBFS) are treated as silence:
+#: their normalised input would be amplified rounding noise, so their confidence is set to 0.
+SILENT_STD = 3e-6
+
+
+def bins_to_cents(bins: Tensor) -> Tensor:
+    """Pitch bin (fractional allowed) → cents above 10 Hz."""
+    return CENTS_OFFSET + CENTS_PER_BIN * bins
+
+
+def cents_to_hz(cents: Tensor) -> Tensor:
+    """Cents above 10 Hz → Hz."""
+    return 10.0 * torch.pow(2.0, cents / 1200.0)
+
+
+def hz_to_cents(f0_hz: Tensor) -> Tensor:
+    """Hz → cents above 10 Hz."""
+    return 1200.0 * torch.log2(f0_hz / 10.0)
+
+
+def _normalise(frames: Tensor) -> tuple[Tensor, Tensor]:
+    """Zero mean, unit (population) standard deviation per frame; also returns the std."""
+    mean = frames.mean(dim=-1, keepdim=True)
+    centred = frames - mean
+    std = centred.pow(2).mean(dim=-1, keepdim=True).sqrt()
+    return centred / std.clamp_min(1e-8), std[..., 0]
+
+
+def crepe_activations(
+    audio_16k: Tensor,
+    n_frames: int,
+    hop_16k: float,
+    capacity: str = "full",
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """CREPE bin activations for frames centred on ``round(t * hop_16k)``, ``t < n_frames``.
+
+    Args:
+        audio_16k: ``(batch, samples)`` at 16 kHz.
+        n_frames: number of frames per batch item.
+        hop_16k: frame spacing in 16 kHz samples (need not be whole; centres are rounded).
+        capacity: ``"full"`` or ``"tiny"``.
+        batch_size: frames per network call (default: 512 tiny / 128 full on CPU, 2048 on GPU).
+        device: where the network runs (default: the audio's device).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``activations (batch, n_frames, 360)`` float32 in [0, 1], and ``frame_std
+        (batch, n_frames)`` (the frames' standard deviation before normalisation) on ``device``.
+    """
+    device = torch.device(device) if device is not None else audio_16k.device
+    net = load_crepe(capacity, device)
+    if batch_size is None:
+        batch_size = 2048 if device.type != "cpu" else (512 if capacity == "tiny" else 128)
+    x = audio_16k.to(device=device, dtype=torch.float32)
+    b = x.shape[0]
+    acts = torch.empty(b, n_frames, CREPE_N_BINS, device=device)
+    stds = torch.empty(b, n_frames, device=device)
+    whole = abs(hop_16k - round(hop_16k)) < 1e-9
+    n_chunks = b * math.ceil(n_frames / batch_size)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=b * n_frames, desc=f"crepe-{capacity}", unit="frame")
+    with torch.inference_mode():
+        for i in range(b):
+            for t0 in range(0, n_frames, batch_size):
+                n = min(batch_size, n_frames - t0)
+                if whole:
+                    frames = frame_centred(x[i], CREPE_FRAME_SIZE, int(round(hop_16k)), n, t0)
+                else:
+                    centres = torch.round(
+                        torch.arange(t0, t0 + n, device=device, dtype=torch.float64) * hop_16k
+                    ).long()
+                    frames = frame_at_centres(x[i : i + 1], centres, CREPE_FRAME_SIZE)[0]
+                normed, std = _normalise(frames)
+                acts[i, t0 : t0 + n] = net(normed)
+                stds[i, t0 : t0 + n] = std
+                if bar is not None:
+                    bar.update(n)
+    if bar is not None:
+        bar.close()
+    del n_chunks
+    return acts, stds
+
+
+_BAND_CACHE: dict[int, Tensor] = {}
+
+
+def _crepe_log_band(width: int = 11) -> Tensor:
+    if width not in _BAND_CACHE:
+        _BAND_CACHE[width] = band_from_matrix(triangular_transition(CREPE_N_BINS, width), width)
+    return _BAND_CACHE[width]
+
+
+def decode_activations(activations: Tensor, viterbi: bool = True) -> tuple[Tensor, Tensor]:
+    """``(batch, frames, 360)`` activations → ``f0_hz, confidence``, each ``(batch, frames)``.
+
+    The centre bin is the argmax, or with ``viterbi=True`` the most likely path of an HMM
+    whose states are the bins, whose emissions are the normalised activations and whose
+    transitions allow jumps of at most 11 bins (220 cents) per frame, weighted triangularly
+    (CREPE's smoothing). f0 is the activation-weighted mean cents of bins within ±4 of the
+    centre bin; confidence is the frame's largest activation.
+    """
+    a = activations.float()
+    if viterbi:
+        p = a.clamp_min(1e-12)
+        log_e = torch.log(p / p.sum(dim=-1, keepdim=True))
+        centre = viterbi_banded(log_e, _crepe_log_band()).to(a.device)
+    else:
+        centre = a.argmax(dim=-1)
+    offsets = torch.arange(-4, 5, device=a.device)
+    idx = centre[..., None] + offsets  # (B, T, 9)
+    inside = (idx >= 0) & (idx < CREPE_N_BINS)
+    w = a.gather(-1, idx.clamp(0, CREPE_N_BINS - 1)) * inside
+    cents = bins_to_cents(idx.to(a.dtype))
+    total = w.sum(-1)
+    mean_cents = torch.where(
+        total > 0, (w * cents).sum(-1) / total.clamp_min(1e-12), bins_to_cents(centre.to(a.dtype))
+    )
+    return cents_to_hz(mean_cents), a.amax(dim=-1)

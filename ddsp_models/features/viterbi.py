@@ -1,0 +1,88 @@
+"""Viterbi decoding of a state posteriorgram with a banded (local) transition matrix.
+
+Pitch trackers move by small steps between frames, so the transition from state ``i`` to
+``j`` is non-zero only for ``|i - j| <= width``. Each time step then costs
+``O(states * (2 * width + 1))`` instead of ``O(states ** 2)``; the loop runs over time only,
+vectorised over batch and states.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["viterbi_banded", "triangular_transition", "band_from_matrix"]
+
+
+def triangular_transition(n_states: int, width: int = 11, dtype=torch.float64) -> Tensor:
+    """CREPE's transition matrix: ``A[i, j] ∝ max(width + 1 - |i - j|, 0)``, rows sum to one.
+
+    Returns:
+        ``(n_states, n_states)`` probabilities.
+    """
+    i = torch.arange(n_states, dtype=dtype)
+    a = (width + 1 - (i[:, None] - i[None, :]).abs()).clamp_min(0)
+    return a / a.sum(dim=1, keepdim=True)
+
+
+def band_from_matrix(transition: Tensor, width: int) -> Tensor:
+    """Log of a banded transition matrix as ``(n_states, 2 * width + 1)``.
+
+    Entry ``[j, width + d]`` is ``log A[j + d, j]`` (from state ``j + d`` to ``j``), ``-inf``
+    outside the matrix or where ``A`` is zero. Entries of ``A`` outside the band must be zero.
+    """
+    s = transition.shape[0]
+    if transition.shape != (s, s):
+        raise ValueError(f"transition must be square, got {tuple(transition.shape)}")
+    i = torch.arange(s)
+    off = (i[:, None] - i[None, :]).abs() > width
+    if bool((transition[off] != 0).any()):
+        raise ValueError(f"transition has non-zero entries farther than width={width} from the diagonal")
+    d = torch.arange(-width, width + 1)
+    src = i[:, None] + d[None, :]  # (S, 2w+1): state we come from
+    valid = (src >= 0) & (src < s)
+    vals = transition[src.clamp(0, s - 1), i[:, None].expand_as(src)]
+    with torch.no_grad():
+        logv = torch.log(vals)
+    return torch.where(valid, logv, torch.full_like(logv, -torch.inf))
+
+
+def viterbi_banded(
+    log_emission: Tensor,
+    log_band: Tensor,
+    log_prior: Tensor | None = None,
+) -> Tensor:
+    """Most likely state path.
+
+    Args:
+        log_emission: ``(batch, frames, states)`` log-likelihood of each frame in each state.
+        log_band: ``(states, 2 * width + 1)`` from :func:`band_from_matrix`.
+        log_prior: ``(states,)`` log initial probabilities; uniform if None.
+
+    Returns:
+        ``(batch, frames)`` int64 state indices.
+    """
+    if log_emission.dim() != 3:
+        raise ValueError(f"log_emission must be (batch, frames, states), got {tuple(log_emission.shape)}")
+    b, t, s = log_emission.shape
+    w = (log_band.shape[1] - 1) // 2
+    if log_band.shape != (s, 2 * w + 1):
+        raise ValueError(f"log_band must be ({s}, 2*width+1), got {tuple(log_band.shape)}")
+    e = log_emission.detach().to("cpu", torch.float64)
+    band = log_band.detach().to(e)
+    score = e[:, 0] + (log_prior.detach().to(e) if log_prior is not None else -torch.log(torch.tensor(float(s))))
+    back = torch.empty(b, t, s, dtype=torch.int16 if s < 2**15 else torch.int64)
+    j = torch.arange(s)
+    for k in range(1, t):
+        # cand[b, j, w + d] = score[b, j + d] + log A[j + d, j]
+        padded = F.pad(score, (w, w), value=-torch.inf)
+        cand = padded.unfold(1, 2 * w + 1, 1) + band
+        best, arg = cand.max(dim=2)
+        back[:, k] = (j + arg - w).to(back.dtype)
+        score = best + e[:, k]
+    path = torch.empty(b, t, dtype=torch.int64)
+    path[:, -1] = score.argmax(dim=1)
+    for k in range(t - 1, 0, -1):
+        path[:, k - 1] = back[:, k].gather(1, path[:, k : k + 1])[:, 0].long()
+    return path.to(log_emission.device)
