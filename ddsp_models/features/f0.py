@@ -60,20 +60,22 @@ def refine_f0(
     f0_hz: Tensor,
     search_cents: float = 100.0,
     max_dprime: float = 0.3,
+    fmin: float = 30.0,
 ) -> tuple[Tensor, Tensor]:
     """Sharpen an f0 track with YIN's difference function, searched near the given f0 only.
 
     For each frame, the lag minimising YIN's ``d'`` within ``±search_cents`` of the period of
     ``f0_hz`` is found and interpolated (parabola through the raw difference ``d``). Frames
     whose minimum ``d'`` exceeds ``max_dprime`` (not clearly periodic) keep their f0. The
-    coarse track decides the octave; this only removes the estimator's fine bias.
+    coarse track decides the octave; this only removes the estimator's fine bias. The analysis
+    window (``sample_rate / fmin`` samples, centred on ``t * hop``) does not depend on the data,
+    so batch items are independent.
 
     Returns:
         ``(refined f0_hz, refined mask)`` each ``(batch, frames)``.
     """
     b, t = f0_hz.shape
-    fmin = float(f0_hz.min()) * 2 ** (-search_cents / 1200)
-    tau_max = int(math.ceil(sample_rate / max(fmin, 20.0))) + 2
+    tau_max = int(math.ceil(sample_rate / fmin * 2 ** (search_cents / 1200))) + 2
     from .framing import frame_centred
 
     x = audio.to(torch.float64)
@@ -86,7 +88,7 @@ def refine_f0(
     lags = torch.arange(tau_max + 1, device=x.device, dtype=torch.float64)
     for t0 in range(0, t, chunk):
         n = min(chunk, t - t0)
-        frames = frame_centred(x, 2 * tau_max, hop, n, t0)
+        frames = frame_centred(x, 2 * tau_max, hop, n, t0, lead=tau_max // 2)
         dn, d = cmnd(frames, tau_max, return_difference=True)
         sl = slice(t0, t0 + n)
         window = (lags >= lo[:, sl, None].floor()) & (lags <= hi[:, sl, None].ceil()) & (lags >= 2)
@@ -164,7 +166,7 @@ def compute_f0(
         silent = std < SILENT_STD
         conf = conf.masked_fill(silent, 0.0)
     if refine:
-        f0r, _ = refine_f0(x, sample_rate, inp.hop, f0.to(x.device))
+        f0r, _ = refine_f0(x, sample_rate, inp.hop, f0.to(x.device), fmin=min(30.0, fmin))
         f0 = f0r.to(f0)
     if fill:
         f0 = fill_unvoiced(f0, conf >= threshold)

@@ -13,8 +13,13 @@ from torch import Tensor
 __all__ = ["frame_centred", "frame_at_centres"]
 
 
-def frame_centred(x: Tensor, frame_length: int, hop: int, n_frames: int, start: int = 0) -> Tensor:
+def frame_centred(
+    x: Tensor, frame_length: int, hop: int, n_frames: int, start: int = 0, lead: int | None = None
+) -> Tensor:
     """Frames ``start .. start + n_frames - 1`` of ``x``, centred on ``t * hop``.
+
+    Frame ``t`` begins ``lead`` samples before ``t * hop`` (default ``frame_length // 2``:
+    centred).
 
     Args:
         x: ``(..., samples)``.
@@ -26,7 +31,7 @@ def frame_centred(x: Tensor, frame_length: int, hop: int, n_frames: int, start: 
     Returns:
         ``(..., n_frames, frame_length)``.
     """
-    half = frame_length // 2
+    half = frame_length // 2 if lead is None else int(lead)
     lo = start * hop - half  # first sample of the first frame (may be negative)
     hi = (start + n_frames - 1) * hop - half + frame_length  # one past the last sample
     n = x.shape[-1]

@@ -11,7 +11,9 @@ For a frame ``x`` of ``W + tau_max`` samples, with integration window ``W = tau_
   moved on to the bottom of that dip; if ``d'`` never dips below it, the global minimum;
 * parabolic interpolation of ``d`` around that lag gives a fractional period.
 
-Confidence is ``1 - d'(period)``, clipped to ``[0, 1]``. Frames are centred on ``t * hop``.
+Confidence is ``1 - d'(period)``, clipped to ``[0, 1]``. The integration window is centred on
+``t * hop`` (the samples compared with it, up to ``tau_max`` later, follow it), so the
+analysed span ``W + tau`` is centred within half a period of ``t * hop``.
 All frames are processed in one batched call (chunked over frames to bound memory).
 """
 
@@ -139,7 +141,7 @@ def yin(
     period = torch.empty_like(f0)
     for t0 in range(0, n_frames, chunk_frames):
         n = min(chunk_frames, n_frames - t0)
-        frames = frame_centred(x, frame_length, hop, n, t0)  # (B, n, N)
+        frames = frame_centred(x, frame_length, hop, n, t0, lead=tau_max // 2)  # (B, n, N)
         dn, d = cmnd(frames, tau_max, return_difference=True)
         lag = _pick_lag(dn, tau_min, threshold)
         # The period comes from the parabola through the raw difference d (unbiased for a
