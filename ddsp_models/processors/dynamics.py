@@ -19,10 +19,15 @@ growing; for the gate, the gate opening. All parameters are static, ``(batch, 1)
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-from ..core.ballistics import attack_release, time_constant_to_alpha
+from ..core.ballistics import PARALLEL_MIN_SAMPLES, attack_release, time_constant_to_alpha
 from ..core.scaling import LogSigmoidRange, SigmoidRange, amplitude_to_db, db_to_amplitude
 from .base import Param, Processor
 from .gain import check_audio
@@ -34,7 +39,8 @@ __all__ = [
     "compressor_gain_db",
     "expander_gain_db",
     "soft_knee_ramp",
-    "detect_level_db",
+    "detect_peak",
+    "gain_reduction_db",
 ]
 
 
@@ -84,12 +90,244 @@ def expander_gain_db(
     return gain
 
 
-def detect_level_db(x: Tensor, stereo_link: bool = True, min_db: float = -120.0) -> Tensor:
-    """Peak level in dB of ``x (B, C, L)`` per sample: ``(B, 1, L)`` if linked, else ``(B, C, L)``."""
+def detect_peak(x: Tensor, stereo_link: bool = True) -> Tensor:
+    """Instantaneous peak amplitude of ``x (B, C, L)``: ``|x|``, ``(B, 1, L)`` if linked
+    (the loudest channel at each sample) else ``(B, C, L)``."""
     level = x.abs()
     if stereo_link and x.shape[1] > 1:
         level = level.amax(dim=1, keepdim=True)
-    return amplitude_to_db(level, min_db=min_db)
+    return level
+
+
+# --------------------------------------------------------------------------------------
+# CPU fast path. Composed from torch ops, detector + gain computer + gain application take
+# ~25 elementwise passes forward and as many backward; on CPU three numba kernels do it in
+# one pass each way, with the derivatives written out:
+#   detector+curve:  x (N, C, L) -> r (N, L)   r = min(cap, slope * ramp(sign (level - thr), knee))
+#   ballistics:      r -> s                     (core.ballistics, exact gradients)
+#   apply:           y = x * 10 ** ((m + sgn * s) / 20)
+# N rows share one gain: a batch item with linked channels, or one channel if unlinked.
+# --------------------------------------------------------------------------------------
+
+_LN10_20 = 20.0 / math.log(10.0)  # dB per neper of amplitude
+_KERNELS: dict[str, object] = {}
+
+
+def _build_kernels(numba, parallel: bool) -> dict[str, object]:
+    prange = numba.prange if parallel else range
+
+    def detect_fwd(x, thr, sign, slope, knee, cap, floor_db):
+        n_rows, n_ch, n = x.shape
+        out = np.empty((n_rows, n), dtype=x.dtype)
+        for b in prange(n_rows):
+            t, sl, w = thr[b], slope[b], max(knee[b], 0.0)
+            half = w / 2
+            for i in range(n):
+                a = 0.0
+                for c in range(n_ch):
+                    a = max(a, abs(x[b, c, i]))
+                level = max(_LN10_20 * math.log(a), floor_db) if a > 0 else floor_db
+                o = sign * (level - t)
+                if o >= half:
+                    r = o
+                elif o <= -half:
+                    r = 0.0
+                else:
+                    r = (o + half) ** 2 / (2 * w)
+                out[b, i] = min(sl * r, cap)
+        return out
+
+    def detect_bwd(g, x, thr, sign, slope, knee, cap, floor_db):
+        n_rows, n_ch, n = x.shape
+        gx = np.zeros_like(x)
+        g_thr = np.zeros(n_rows)
+        g_slope = np.zeros(n_rows)
+        g_knee = np.zeros(n_rows)
+        for b in prange(n_rows):
+            t, sl, w = thr[b], slope[b], max(knee[b], 0.0)
+            half = w / 2
+            acc_thr = 0.0
+            acc_slope = 0.0
+            acc_knee = 0.0
+            for i in range(n):
+                a = 0.0
+                for c in range(n_ch):
+                    a = max(a, abs(x[b, c, i]))
+                floored = a <= 0 or _LN10_20 * math.log(a) < floor_db
+                level = floor_db if floored else _LN10_20 * math.log(a)
+                o = sign * (level - t)
+                if o >= half:
+                    r, dr_do, dr_dw = o, 1.0, 0.0
+                elif o <= -half:
+                    r, dr_do, dr_dw = 0.0, 0.0, 0.0
+                else:
+                    r = (o + half) ** 2 / (2 * w)
+                    dr_do = (o + half) / w
+                    dr_dw = (o + half) * (half - o) / (2 * w * w)
+                if sl * r > cap:  # held at the cap: no gradient
+                    continue
+                gi = g[b, i]
+                d_o = gi * sl * dr_do
+                acc_thr -= sign * d_o
+                acc_slope += gi * r
+                acc_knee += gi * sl * dr_dw
+                if floored or d_o == 0.0:
+                    continue
+                g_amp = sign * d_o * _LN10_20 / a
+                ties = 0
+                for c in range(n_ch):
+                    ties += abs(x[b, c, i]) == a
+                for c in range(n_ch):  # the max's gradient, shared between tied channels
+                    v = x[b, c, i]
+                    if abs(v) == a:
+                        gx[b, c, i] = g_amp / ties if v > 0 else -g_amp / ties
+            g_thr[b] = acc_thr
+            g_slope[b] = acc_slope
+            g_knee[b] = acc_knee if knee[b] > 0 else 0.0
+        return gx, g_thr, g_slope, g_knee
+
+    def apply_fwd(x, s, m, sgn):
+        n_rows, n_ch, n = x.shape
+        y = np.empty_like(x)
+        for b in prange(n_rows):
+            for i in range(n):
+                lin = math.exp((m[b] + sgn * s[b, i]) / _LN10_20)
+                for c in range(n_ch):
+                    y[b, c, i] = x[b, c, i] * lin
+        return y
+
+    def apply_bwd(gy, x, s, m, sgn):
+        n_rows, n_ch, n = x.shape
+        gx = np.empty_like(x)
+        gs = np.empty_like(s)
+        gm = np.zeros(n_rows)
+        for b in prange(n_rows):
+            acc = 0.0
+            for i in range(n):
+                lin = math.exp((m[b] + sgn * s[b, i]) / _LN10_20)
+                t = 0.0
+                for c in range(n_ch):
+                    gx[b, c, i] = gy[b, c, i] * lin
+                    t += gy[b, c, i] * x[b, c, i]
+                t *= lin / _LN10_20  # d y / d (gain in dB), summed over channels
+                gs[b, i] = sgn * t
+                acc += t
+            gm[b] = acc
+        return gx, gs, gm
+
+    jit = numba.njit(parallel=parallel, cache=True)
+    return {k: jit(f) for k, f in [("detect_fwd", detect_fwd), ("detect_bwd", detect_bwd),
+                                   ("apply_fwd", apply_fwd), ("apply_bwd", apply_bwd)]}
+
+
+def _kernel(name: str, x: Tensor):
+    """Serial kernels for small inputs (waking numba's thread pool costs ms), else parallel."""
+    if not _KERNELS:
+        import numba
+
+        _KERNELS["serial"] = _build_kernels(numba, parallel=False)
+        _KERNELS["parallel"] = _build_kernels(numba, parallel=True)
+    big = x.shape[0] > 1 and x.numel() >= PARALLEL_MIN_SAMPLES
+    return _KERNELS["parallel" if big else "serial"][name]
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+class _DetectReduction(torch.autograd.Function):
+    """``x (N, C, L)``; per-row ``thr, slope, knee (N,)``; floats ``sign, cap, floor_db``."""
+
+    @staticmethod
+    def forward(ctx, x, thr, slope, knee, sign, cap, floor_db):
+        out = _kernel("detect_fwd", x)(_np(x), _np(thr), sign, _np(slope), _np(knee), cap, floor_db)
+        ctx.save_for_backward(x, thr, slope, knee)
+        ctx.consts = (sign, cap, floor_db)
+        return torch.from_numpy(out)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        x, thr, slope, knee = ctx.saved_tensors
+        sign, cap, floor_db = ctx.consts
+        gx, gt, gs, gk = _kernel("detect_bwd", x)(
+            _np(g), _np(x), _np(thr), sign, _np(slope), _np(knee), cap, floor_db
+        )
+        dt = x.dtype
+        return (torch.from_numpy(gx), torch.from_numpy(gt).to(dt), torch.from_numpy(gs).to(dt),
+                torch.from_numpy(gk).to(dt), None, None, None)
+
+
+class _ApplyGain(torch.autograd.Function):
+    """``y = x (N, C, L) * 10 ** ((m (N,) + sgn * s (N, L)) / 20)``."""
+
+    @staticmethod
+    def forward(ctx, x, s, m, sgn):
+        y = _kernel("apply_fwd", x)(_np(x), _np(s), _np(m), sgn)
+        ctx.save_for_backward(x, s, m)
+        ctx.sgn = sgn
+        return torch.from_numpy(y)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy):
+        x, s, m = ctx.saved_tensors
+        gx, gs, gm = _kernel("apply_bwd", x)(_np(gy), _np(x), _np(s), _np(m), ctx.sgn)
+        return torch.from_numpy(gx), torch.from_numpy(gs), torch.from_numpy(gm).to(x.dtype), None
+
+
+def _has_numba() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return False
+    return True
+
+
+def _use_kernels(x: Tensor, backend: str) -> bool:
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"backend must be 'auto' or 'torch', got {backend!r}")
+    return backend == "auto" and x.device.type == "cpu" and _has_numba()
+
+
+def gain_reduction_db(
+    amplitude: Tensor,
+    threshold_db: Tensor | float,
+    slope: Tensor | float,
+    knee_db: Tensor | float = 0.0,
+    below: bool = False,
+    max_reduction_db: float = math.inf,
+    min_db: float = -120.0,
+    backend: str = "auto",
+) -> Tensor:
+    """Detector and gain computer in one: the reduction in dB (``>= 0``) wanted at each sample.
+
+    ``level = max(20 log10 amplitude, min_db)``; ``o = level - threshold`` (``threshold -
+    level`` if ``below``); ``reduction = min(slope * soft_knee_ramp(o, knee), max_reduction)``.
+    A compressor uses ``slope = 1 - 1/ratio``, an expander ``slope = ratio - 1, below=True``.
+
+    Args:
+        amplitude: ``(B, C, L)``, non-negative (``|x|``, or its max over linked channels).
+        threshold_db, slope, knee_db: ``(B, 1, 1)`` or ``(B, C, 1)`` (or floats).
+        backend: ``"auto"`` (fused numba kernels on CPU, torch ops elsewhere) or ``"torch"``.
+
+    Returns:
+        ``(B, C, L)``; the same values and gradients from both backends.
+    """
+    b, c, n = amplitude.shape
+    thr, sl, kn = (torch.as_tensor(v, dtype=amplitude.dtype, device=amplitude.device)
+                   for v in (threshold_db, slope, knee_db))
+    if not _use_kernels(amplitude, backend):
+        level = amplitude_to_db(amplitude, min_db=min_db)
+        o = thr - level if below else level - thr
+        r = sl * soft_knee_ramp(o, kn)
+        return r if math.isinf(max_reduction_db) else r.clamp_max(max_reduction_db)
+    rows = lambda v: v.broadcast_to(b, c, 1).reshape(-1)  # noqa: E731
+    out = _DetectReduction.apply(
+        amplitude.reshape(b * c, 1, n), rows(thr), rows(sl), rows(kn).clamp_min(0.0),
+        -1.0 if below else 1.0, float(max_reduction_db), float(min_db),
+    )
+    return out.reshape(b, c, n)
 
 
 def _check_knee(name: str, knee: str) -> None:
@@ -97,8 +335,21 @@ def _check_knee(name: str, knee: str) -> None:
         raise ValueError(f"{name}: knee must be 'hard' or 'soft', got {knee!r}")
 
 
+@dataclass
+class _Curve:
+    """One processor's static curve and gain convention, ``(B, 1)`` tensors."""
+
+    threshold_db: Tensor
+    slope: Tensor
+    knee_db: Tensor
+    below: bool = False  # expander: acts below the threshold
+    cap: float = math.inf  # largest reduction in dB
+    makeup_db: Tensor | None = None
+    gate: bool = False  # smooth the gain (attack = opening) instead of the reduction
+
+
 class _Dynamics(Processor):
-    """Shared constructor and smoothing of the three dynamics processors."""
+    """Shared constructor, detector, smoothing and gain application of the three processors."""
 
     n_inputs = 1
 
@@ -110,15 +361,58 @@ class _Dynamics(Processor):
         self.sample_rate = float(sample_rate)
         self.knee = knee
         self.stereo_link = bool(stereo_link)
+        #: ``"auto"``: numba kernels on CPU (fused detector + gain computer, ballistics, gain
+        #: application); ``"torch"``: torch ops everywhere (the reference; other devices).
+        self.backend = "auto"
 
     def config(self):
         return {"sample_rate": self.sample_rate, "knee": self.knee, "stereo_link": self.stereo_link}
 
-    def _smooth(self, target: Tensor, attack_s: Tensor, release_s: Tensor) -> Tensor:
-        """Ballistics on ``target (B, C, L)`` with ``(B, 1)`` time constants in seconds."""
-        att = time_constant_to_alpha(attack_s, self.sample_rate)[:, :, None]
-        rel = time_constant_to_alpha(release_s, self.sample_rate)[:, :, None]
-        return attack_release(target, att, rel, initial=0.0)
+    def _curve(self, params: dict[str, Tensor]) -> _Curve:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _checked_curve(self, x: Tensor, params: dict[str, Tensor]) -> _Curve:
+        check_audio(type(self).__name__, x)
+        self.check_params(params)
+        return self._curve(params)
+
+    def _alphas(self, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return (time_constant_to_alpha(params["attack_s"], self.sample_rate),
+                time_constant_to_alpha(params["release_s"], self.sample_rate))
+
+    def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
+        """The smoothed gain in dB (makeup included) that ``forward`` applies.
+
+        ``(B, 1, L)`` with linked channels, else ``(B, C, L)``. Always composed of torch ops
+        around :func:`gain_reduction_db` and the ballistics (use it to inspect the gain).
+        """
+        cv = self._checked_curve(x, params)
+        e = lambda v: v[:, :, None]  # noqa: E731  (B, 1) -> (B, 1, 1)
+        r = gain_reduction_db(detect_peak(x, self.stereo_link), e(cv.threshold_db), e(cv.slope),
+                              e(cv.knee_db), cv.below, cv.cap, backend=self.backend)
+        att, rel = (e(a) for a in self._alphas(params))
+        if cv.gate:
+            return attack_release(-r, att, rel, backend=self.backend)
+        smoothed = attack_release(r, att, rel, backend=self.backend)
+        return smoothed.neg() if cv.makeup_db is None else e(cv.makeup_db) - smoothed
+
+    def forward(self, x: Tensor, **params: Tensor) -> Tensor:
+        if not _use_kernels(x, self.backend):
+            return x * db_to_amplitude(self.gain_db(x, **params))
+        cv = self._checked_curve(x, params)
+        b, ch, n = x.shape
+        linked = self.stereo_link and ch > 1
+        x3 = x if linked else x.reshape(b * ch, 1, n)
+        rows = lambda v: v.reshape(b) if linked else v.expand(b, ch).reshape(b * ch)  # noqa: E731
+        r = _DetectReduction.apply(
+            x3.contiguous(), rows(cv.threshold_db), rows(cv.slope), rows(cv.knee_db).clamp_min(0.0),
+            -1.0 if cv.below else 1.0, float(cv.cap), -120.0,
+        )
+        att, rel = (rows(a)[:, None] for a in self._alphas(params))
+        s = attack_release(-r if cv.gate else r, att, rel, backend="numba")
+        m = rows(cv.makeup_db) if cv.makeup_db is not None else x.new_zeros(x3.shape[0])
+        y = _ApplyGain.apply(x3.contiguous(), s, m, 1.0 if cv.gate else -1.0)
+        return y.reshape(b, ch, n)
 
 
 class Compressor(_Dynamics):
@@ -156,19 +450,10 @@ class Compressor(_Dynamics):
         ]
         return tuple(specs)
 
-    def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
-        """The smoothed gain in dB (makeup included) that ``forward`` applies: ``(B, 1|C, L)``."""
-        check_audio(type(self).__name__, x)
-        self.check_params(params)
-        p = {k: v[:, :, None] for k, v in params.items()}  # (B, 1, 1)
-        level = detect_level_db(x, self.stereo_link)
-        knee = p.get("knee_db", 0.0)
-        reduction = -compressor_gain_db(level, p["threshold_db"], p["ratio"], knee)
-        smoothed = self._smooth(reduction, params["attack_s"], params["release_s"])
-        return p["makeup_db"] - smoothed
-
-    def forward(self, x: Tensor, **params: Tensor) -> Tensor:
-        return x * db_to_amplitude(self.gain_db(x, **params))
+    def _curve(self, p):
+        thr = p["threshold_db"]
+        knee = p["knee_db"] if "knee_db" in p else torch.zeros_like(thr)
+        return _Curve(thr, 1 - 1 / p["ratio"], knee, makeup_db=p["makeup_db"])
 
 
 class NoiseGate(_Dynamics):
@@ -219,20 +504,12 @@ class NoiseGate(_Dynamics):
         ]
         return tuple(specs)
 
-    def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
-        """The smoothed gain in dB (``<= 0``) that ``forward`` applies: ``(B, 1|C, L)``."""
-        check_audio(type(self).__name__, x)
-        self.check_params(params)
-        p = {k: v[:, :, None] for k, v in params.items()}
-        level = detect_level_db(x, self.stereo_link)
-        target = expander_gain_db(
-            level, p["threshold_db"], p["ratio"], p.get("knee_db", 0.0), self.max_attenuation_db
-        )
+    def _curve(self, p):
+        thr = p["threshold_db"]
+        knee = p["knee_db"] if "knee_db" in p else torch.zeros_like(thr)
         # Opening = the gain rising = the "attack" branch of the ballistics.
-        return self._smooth(target, params["attack_s"], params["release_s"])
-
-    def forward(self, x: Tensor, **params: Tensor) -> Tensor:
-        return x * db_to_amplitude(self.gain_db(x, **params))
+        return _Curve(thr, p["ratio"] - 1, knee, below=True, cap=self.max_attenuation_db,
+                      gate=True)
 
 
 class Limiter(_Dynamics):
@@ -260,13 +537,6 @@ class Limiter(_Dynamics):
                   doc="time constant while the gain reduction shrinks"),
         )
 
-    def gain_db(self, x: Tensor, **params: Tensor) -> Tensor:
-        """The smoothed gain in dB (``<= 0``) that ``forward`` applies: ``(B, 1|C, L)``."""
-        check_audio(type(self).__name__, x)
-        self.check_params(params)
-        level = detect_level_db(x, self.stereo_link)
-        reduction = torch.relu(level - params["threshold_db"][:, :, None])
-        return -self._smooth(reduction, params["attack_s"], params["release_s"])
-
-    def forward(self, x: Tensor, **params: Tensor) -> Tensor:
-        return x * db_to_amplitude(self.gain_db(x, **params))
+    def _curve(self, p):
+        thr = p["threshold_db"]
+        return _Curve(thr, torch.ones_like(thr), torch.zeros_like(thr))
