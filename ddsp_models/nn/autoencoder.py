@@ -256,6 +256,12 @@ class Autoencoder(pl.LightningModule):
         if "dataset_stats_json" in checkpoint:
             self.dataset_stats = json.loads(checkpoint["dataset_stats_json"])
 
+    def transfer(self, audio, sample_rate: int, **kwargs) -> Tensor:
+        """Timbre transfer of ``audio`` at ``sample_rate``; see :func:`ddsp_models.transfer.transfer`."""
+        from ..transfer.core import transfer
+
+        return transfer(self, audio, sample_rate, **kwargs)
+
     # ------------------------------------------------------------------ export
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``model.safetensors``, ``config.yaml`` (hyper-parameters incl. the graph) and

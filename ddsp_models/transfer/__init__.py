@@ -1,0 +1,33 @@
+"""Timbre transfer: features of a recording → a trained model → audio.
+
+* :func:`transfer` / :func:`transfer_with_features` (:mod:`.core`): the whole pipeline;
+* :mod:`.features`: chunked f0 / confidence / loudness extraction;
+* :mod:`.adjust`: DDSP's auto-adjust (octave shift, loudness quantile mapping, quieting);
+* :mod:`.synthesis`: chunked rendering with carried decoder and synth state;
+* :mod:`.plot`: input/output spectrograms with f0 curves.
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_T = "ddsp_models.transfer."
+
+_LAZY = {
+    "transfer": _T + "core",
+    "transfer_with_features": _T + "core",
+    "TransferResult": _T + "core",
+    "SilentInputWarning": _T + "core",
+    "extract_features": _T + "features",
+    "Features": _T + "features",
+    "auto_adjust": _T + "adjust",
+    "detect_notes": _T + "adjust",
+    "octave_shift": _T + "adjust",
+    "quantile_map": _T + "adjust",
+    "render": _T + "synthesis",
+    "plot_transfer": _T + "plot",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
+__all__ = list(_LAZY)

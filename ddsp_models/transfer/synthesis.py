@@ -1,0 +1,71 @@
+"""Rendering long feature sequences in chunks with continuous state.
+
+For graphs the streaming renderer supports (Harmonic and/or FilteredNoise, optionally into a
+trainable Reverb: the DDSP default), :func:`render` runs
+:class:`~ddsp_models.export.streaming.StreamingSynth` over chunks of ``chunk_frames`` frames:
+the decoder's GRU state, the oscillator phase, the noise filter tails and the reverb tail are
+carried from chunk to chunk, so the joins are exact (no clicks: the output equals rendering
+the whole file at once, see ``tests/test_transfer.py``) and memory is bounded by the chunk.
+Other graphs are rendered in one offline call (memory grows with the file length).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+__all__ = ["render", "can_stream"]
+
+
+def can_stream(model) -> bool:
+    """Whether :func:`render` can render ``model`` chunk by chunk."""
+    from ..export.streaming import UnsupportedGraphError, streaming_plan
+
+    try:
+        streaming_plan(model)
+        return True
+    except UnsupportedGraphError:
+        return False
+
+
+@torch.no_grad()
+def render(
+    model,
+    f0_hz: Tensor,
+    loudness_db: Tensor,
+    chunk_frames: int = 1000,
+    audio: Tensor | None = None,
+    seed: int = 0,
+) -> Tensor:
+    """Audio ``(frames * hop,)`` for features ``(frames,)`` (Hz, dB) at the model's rates.
+
+    Args:
+        model: an :class:`~ddsp_models.nn.Autoencoder`.
+        chunk_frames: frames rendered per step (1000 frames = 4 s at 250 frames/s).
+        audio: the model-rate input audio, needed only by models with an MFCC encoder.
+        seed: seed of the deterministic noise source.
+    """
+    from ..export.streaming import StreamingSynth, UnsupportedGraphError
+
+    f0 = f0_hz.reshape(1, -1, 1).float()
+    ld = loudness_db.reshape(1, -1, 1).float()
+    n = f0.shape[1]
+    try:
+        engine = StreamingSynth(model, seed=seed)
+    except UnsupportedGraphError as err:
+        if n > 120 * model.frame_rate:
+            warnings.warn(f"rendering {n / model.frame_rate:.0f} s in one call ({err}); memory "
+                          "grows with the file length", stacklevel=2)
+        x = None if audio is None else audio.reshape(1, 1, -1)
+        return model(f0, ld, x)[0].mean(0)
+    chunk_frames = max(1, int(chunk_frames))
+    d = engine.latency_frames
+    hop = engine.hop
+    out = torch.empty((n + d) * hop, dtype=f0.dtype)
+    for c0 in range(0, n, chunk_frames):
+        y = engine(f0[:, c0:c0 + chunk_frames], ld[:, c0:c0 + chunk_frames])[0, 0]
+        out[c0 * hop: c0 * hop + y.shape[0]] = y
+    out[n * hop:] = engine.flush()[0, 0]
+    return out[d * hop:]  # the stream lags by d frames
