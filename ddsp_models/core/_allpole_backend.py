@@ -17,10 +17,21 @@ from __future__ import annotations
 import os
 import types
 
+import numpy as np
+
 import torch
 from torch import Tensor
 
-__all__ = ["run_allpole", "allpole_scan", "run_linear_recurrence", "linear_scan", "numba_available"]
+__all__ = [
+    "run_allpole",
+    "allpole_scan",
+    "run_linear_recurrence",
+    "linear_scan",
+    "numba_available",
+    "uses_numba",
+    "run_df1",
+    "run_df1_adjoint",
+]
 
 _KERNELS = None  # {name: (serial, parallel)} once compiled, False if numba is missing
 
@@ -75,6 +86,67 @@ def _compile():
                 for i in range(order):
                     prev[i] = out[b, n, i]
 
+    def df1_kernel(x, b, a, zi, out):
+        # Direct form I, zero FIR history: y[n] = sum_k b[n', k] x[n-k] - sum_i a[n'', i] y[n-1-i]
+        # x (R, L), b (R, Lb, M), a (R, La, N) with Lb, La in {1, L}; zi (R, N); out (R, L + N)
+        n_rows, length = x.shape
+        taps, order = b.shape[2], a.shape[2]
+        tvb, tva = b.shape[1] > 1, a.shape[1] > 1
+        for r in numba.prange(n_rows):
+            for i in range(order):
+                out[r, order - 1 - i] = zi[r, i]
+            for n in range(length):
+                nb = n if tvb else 0
+                na = n if tva else 0
+                acc = 0.0
+                for k in range(min(taps, n + 1)):
+                    acc += b[r, nb, k] * x[r, n - k]
+                for i in range(order):
+                    acc -= a[r, na, i] * out[r, n + order - 1 - i]
+                out[r, n + order] = acc
+
+    def df1_adjoint_kernel(g, x, b, a, y_ext, lam, gx, gb, ga, need_b, need_a):
+        # Reverse pass: lam[n] = g[n] - sum_k a[n+k, k-1] lam[n+k]; then
+        # gx[n] = sum_k b[n+k, k] lam[n+k], gb = lam[n] x[n-k], ga = -lam[n] y[n-1-i]
+        # (summed over n for time-invariant coefficients). gb, ga arrive zeroed.
+        n_rows, length = g.shape
+        taps, order = b.shape[2], a.shape[2]
+        tvb, tva = b.shape[1] > 1, a.shape[1] > 1
+        for r in numba.prange(n_rows):
+            acc_b = np.zeros(taps)
+            acc_a = np.zeros(order)
+            for n in range(length - 1, -1, -1):
+                acc = g[r, n]
+                for k in range(1, order + 1):
+                    m = n + k
+                    if m < length:
+                        acc -= a[r, m if tva else 0, k - 1] * lam[r, m]
+                lam[r, n] = acc
+                s = 0.0
+                for k in range(taps):
+                    m = n + k
+                    if m < length:
+                        s += b[r, m if tvb else 0, k] * lam[r, m]
+                gx[r, n] = s
+                if need_b:
+                    for k in range(min(taps, n + 1)):
+                        if tvb:
+                            gb[r, n, k] = acc * x[r, n - k]
+                        else:
+                            acc_b[k] += acc * x[r, n - k]
+                if need_a:
+                    for i in range(order):
+                        if tva:
+                            ga[r, n, i] = -acc * y_ext[r, n + order - 1 - i]
+                        else:
+                            acc_a[i] -= acc * y_ext[r, n + order - 1 - i]
+            if need_b and not tvb:
+                for k in range(taps):
+                    gb[r, 0, k] = acc_b[k]
+            if need_a and not tva:
+                for i in range(order):
+                    ga[r, 0, i] = acc_a[i]
+
     def both(fn):
         # Threads pay off only for big batches: a parallel launch costs ~0.1-20 ms. The
         # parallel twin gets its own name so that both live in numba's on-disk cache.
@@ -86,7 +158,13 @@ def _compile():
         twin = types.FunctionType(code.replace(**kwargs), fn.__globals__, name, None, fn.__closure__)
         return numba.njit(cache=True)(fn), numba.njit(parallel=True, cache=True)(twin)
 
-    _KERNELS = {"tv": both(tv_kernel), "ti": both(ti_kernel), "ss": both(ss_kernel)}
+    _KERNELS = {
+        "tv": both(tv_kernel),
+        "ti": both(ti_kernel),
+        "ss": both(ss_kernel),
+        "df1": both(df1_kernel),
+        "df1_adjoint": both(df1_adjoint_kernel),
+    }
     return _KERNELS
 
 
@@ -208,3 +286,53 @@ def run_linear_recurrence(m: Tensor, u: Tensor, s0: Tensor, backend: str = "auto
         out.numpy(),
     )
     return out
+
+
+def uses_numba(t: Tensor, backend: str) -> bool:
+    """Whether the compiled kernels serve a tensor like ``t`` under ``backend``."""
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    if backend == "torch":
+        return False
+    if backend == "numba" and not numba_available():
+        raise RuntimeError("backend='numba' needs numba: pip install numba (or use 'torch')")
+    if backend == "numba" and t.device.type != "cpu":
+        raise ValueError("backend='numba' runs on CPU tensors only; use backend='auto' on GPU")
+    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and numba_available()
+
+
+def _np(t: Tensor, dtype) -> np.ndarray:
+    return t.detach().to(dtype).contiguous().numpy()
+
+
+def run_df1(x: Tensor, b: Tensor, a: Tensor, zi: Tensor) -> Tensor:
+    """Direct-form-I filter on CPU (numba): x ``(R, L)``, b ``(R, 1|L, M)``, a ``(R, 1|L, N)``
+    (without the leading 1), zi ``(R, N)`` past outputs. Returns ``(R, N + L)``: ``zi`` reversed,
+    then the output."""
+    rows, length = x.shape
+    out = torch.empty(rows, length + a.shape[-1], dtype=x.dtype)
+    kernel = _pick("df1", rows, length)
+    kernel(_np(x, x.dtype), _np(b, x.dtype), _np(a, x.dtype), _np(zi, x.dtype), out.numpy())
+    return out
+
+
+def run_df1_adjoint(
+    g: Tensor, x: Tensor, b: Tensor, a: Tensor, y_ext: Tensor, need_b: bool, need_a: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Exact adjoint of :func:`run_df1` for the output gradient ``g`` ``(R, L)``.
+
+    Returns ``(lam, grad_x, grad_b, grad_a)``: ``lam`` is the all-pole adjoint (the gradient
+    w.r.t. the FIR output), ``grad_b``/``grad_a`` have the shapes of ``b``/``a`` (zeros when
+    not needed)."""
+    rows, length = g.shape
+    dtype = g.dtype
+    lam = torch.empty(rows, length, dtype=dtype)
+    gx = torch.empty(rows, length, dtype=dtype)
+    gb = torch.zeros(b.shape, dtype=dtype)
+    ga = torch.zeros(a.shape, dtype=dtype)
+    kernel = _pick("df1_adjoint", rows, length)
+    kernel(
+        _np(g, dtype), _np(x, dtype), _np(b, dtype), _np(a, dtype), _np(y_ext, dtype),
+        lam.numpy(), gx.numpy(), gb.numpy(), ga.numpy(), bool(need_b), bool(need_a),
+    )
+    return lam, gx, gb, ga

@@ -27,7 +27,13 @@ import math
 import torch
 from torch import Tensor
 
-from ._allpole_backend import run_allpole, run_linear_recurrence
+from ._allpole_backend import (
+    run_allpole,
+    run_df1,
+    run_df1_adjoint,
+    run_linear_recurrence,
+    uses_numba,
+)
 
 __all__ = [
     "allpole",
@@ -42,6 +48,9 @@ __all__ = [
 
 _MODES = ("recursive", "freq_sampling")
 
+#: default FIR length of ``mode="freq_sampling"``.
+DEFAULT_N_FFT = 4096
+
 
 # --------------------------------------------------------------------------------------
 # All-pole recursion with exact gradients
@@ -53,6 +62,22 @@ def _lagged_outputs(y: Tensor, zi: Tensor) -> Tensor:
     order = zi.shape[-1]
     y_ext = torch.cat([zi.flip(-1), y], dim=-1)  # (B, N + L): index N + n holds y[n]
     return y_ext[:, :-1].unfold(1, order, 1).flip(-1)
+
+
+def _grad_zi(a: Tensor, lam: Tensor, time_varying: bool) -> Tensor:
+    """Gradient w.r.t. the initial outputs: ``y[-k]`` (= ``zi[k-1]``) feeds ``y[j - k]`` for
+    ``j = k..N`` through ``a[j - k, j - 1]``."""
+    order, length = a.shape[-1], lam.shape[-1]
+    terms = []
+    for k in range(1, order + 1):
+        acc = torch.zeros_like(lam[:, 0])
+        for j in range(k, order + 1):
+            n = j - k
+            if n < length:
+                coef = a[:, n, j - 1] if time_varying else a[:, j - 1]
+                acc = acc - coef * lam[:, n]
+        terms.append(acc)
+    return torch.stack(terms, dim=-1)
 
 
 class _AllPole(torch.autograd.Function):
@@ -71,6 +96,17 @@ class _AllPole(torch.autograd.Function):
         order = a.shape[-1]
         length = grad_y.shape[-1]
         time_varying = a.dim() == 3
+        if not torch.is_grad_enabled() and uses_numba(grad_y, ctx.backend):
+            # One compiled reverse pass for lam and grad_a (no double backward needed here).
+            a3 = a if time_varying else a[:, None, :]
+            ones = grad_y.new_ones(grad_y.shape[0], 1, 1)
+            y_ext = torch.cat([zi.flip(-1).to(y.dtype), y], dim=-1)
+            lam, _, _, ga = run_df1_adjoint(
+                grad_y, grad_y, ones, a3, y_ext, False, ctx.needs_input_grad[1]
+            )
+            grad_a = (ga if time_varying else ga[:, 0]) if ctx.needs_input_grad[1] else None
+            grad_zi = _grad_zi(a, lam, time_varying) if ctx.needs_input_grad[2] else None
+            return (lam if ctx.needs_input_grad[0] else None), grad_a, grad_zi, None
         # Adjoint: lam[n] = g[n] - sum_k a[n + k, k - 1] lam[n + k], i.e. the same all-pole
         # filter run backwards in time with column k-1 of the coefficients advanced by k.
         if time_varying:
@@ -92,17 +128,7 @@ class _AllPole(torch.autograd.Function):
             else:
                 grad_a = -torch.einsum("bl,bln->bn", lam, lags)
         if ctx.needs_input_grad[2]:
-            # y[-k] (= zi[k-1]) feeds y[j - k] for j = k..N through a[j - k, j - 1].
-            terms = []
-            for k in range(1, order + 1):
-                acc = torch.zeros_like(lam[:, 0])
-                for j in range(k, order + 1):
-                    n = j - k
-                    if n < length:
-                        coef = a[:, n, j - 1] if time_varying else a[:, j - 1]
-                        acc = acc - coef * lam[:, n]
-                terms.append(acc)
-            grad_zi = torch.stack(terms, dim=-1)
+            grad_zi = _grad_zi(a, lam, time_varying)
         return grad_x, grad_a, grad_zi, None
 
 
@@ -283,6 +309,58 @@ def fir_filter(x: Tensor, b: Tensor) -> Tensor:
     return y
 
 
+def _composed_lfilter(x: Tensor, b: Tensor, a: Tensor, backend: str) -> Tensor:
+    """Rows ``x (R, L)``, ``b (R, 1|L, M)``, ``a (R, 1|L, N)``: FIR then all-pole, by autograd."""
+    length = x.shape[-1]
+    b2 = b if b.shape[1] == length else b[:, 0]
+    a2 = a if a.shape[1] == length else a[:, 0]
+    return allpole(fir_filter(x, b2), a2, backend=backend)
+
+
+class _DirectFormI(torch.autograd.Function):
+    """Compiled direct-form-I filter (CPU): one forward pass, one reverse pass for all grads."""
+
+    @staticmethod
+    def forward(ctx, x, b, a, backend):
+        order = a.shape[-1]
+        y_ext = run_df1(x, b, a, x.new_zeros(x.shape[0], order))
+        ctx.save_for_backward(x, b, a, y_ext)
+        ctx.backend = backend
+        return y_ext[:, order:]
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, b, a, y_ext = ctx.saved_tensors
+        need = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph=True: differentiate a differentiable replay
+            inputs = [t for t, n in zip((x, b, a), need) if n]
+            with torch.enable_grad():
+                y = _composed_lfilter(x, b, a, ctx.backend)
+            grads = iter(torch.autograd.grad(y, inputs, grad_y, create_graph=True))
+            return (*(next(grads) if n else None for n in need), None)
+        _, gx, gb, ga = run_df1_adjoint(grad_y, x, b, a, y_ext, need[1], need[2])
+        return (gx if need[0] else None), (gb if need[1] else None), (ga if need[2] else None), None
+
+
+def _lfilter_rows(x: Tensor, b: Tensor, a: Tensor, b_tv: bool, a_tv: bool, backend: str) -> Tensor:
+    """Broadcast to rows and run :class:`_DirectFormI`."""
+    length = x.shape[-1]
+    shapes = [x.shape[:-1], b.shape[:-2] if b_tv else b.shape[:-1], a.shape[:-2] if a_tv else a.shape[:-1]]
+    batch = torch.broadcast_shapes(*shapes)
+    rows = math.prod(batch)
+    dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
+
+    def rows_of(c: Tensor, tv: bool) -> Tensor:
+        k = c.shape[-1]
+        if tv:
+            return c.to(dtype).expand(*batch, length, k).reshape(rows, length, k)
+        return c.to(dtype).expand(*batch, k).reshape(rows, 1, k)
+
+    x2 = x.to(dtype).expand(*batch, length).reshape(rows, length)
+    y = _DirectFormI.apply(x2, rows_of(b, b_tv), rows_of(a, a_tv), backend)
+    return y.reshape(*batch, length)
+
+
 def _normalise(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     if a.shape[-1] < 1 or b.shape[-1] < 1:
         raise ValueError("b and a need at least one coefficient each")
@@ -310,7 +388,8 @@ def lfilter(
         mode: ``"recursive"`` (exact) or ``"freq_sampling"`` (time-invariant only: the impulse
             response is ``irfft(B/A)`` on ``n_fft`` points, applied by FFT convolution;
             fast, but the tail beyond ``n_fft`` samples wraps around).
-        n_fft: frequency-sampling length (default: next power of two >= L, at least 1024).
+        n_fft: frequency-sampling length = taps of the FIR approximation (default 4096;
+            raise it for slowly decaying, e.g. low and sharp, resonances).
         backend: all-pole backend, see :func:`allpole`.
 
     Returns:
@@ -324,14 +403,15 @@ def lfilter(
     if mode == "freq_sampling":
         if b_tv or a_tv:
             raise ValueError("mode='freq_sampling' needs time-invariant b and a; use 'recursive'")
-        n = n_fft or max(1024, _next_pow2(x.shape[-1]))
+        n = n_fft or DEFAULT_N_FFT
         h = torch.fft.irfft(torch.fft.rfft(b.to(x.dtype), n) / torch.fft.rfft(a.to(x.dtype), n), n)
         return _fft_convolve(x, h)
     b, a = _normalise(b, a)
-    y = fir_filter(x, b)
     if a.shape[-1] == 0:
-        return y
-    return allpole(y, a, backend=backend)
+        return fir_filter(x, b)
+    if uses_numba(x, backend):
+        return _lfilter_rows(x, b, a, b_tv, a_tv, backend)
+    return allpole(fir_filter(x, b), a, backend=backend)
 
 
 def sosfilt(
@@ -366,7 +446,7 @@ def sosfilt(
             raise ValueError("mode='freq_sampling' needs time-invariant sos; use 'recursive'")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        n = n_fft or max(1024, _next_pow2(x.shape[-1]))
+        n = n_fft or DEFAULT_N_FFT
         resp = torch.fft.rfft(sos[..., :3].to(x.dtype), n) / torch.fft.rfft(sos[..., 3:].to(x.dtype), n)
         h = torch.fft.irfft(resp.prod(dim=-2), n)
         return _fft_convolve(x, h)
