@@ -73,18 +73,22 @@ class ParametricEQ(Processor):
         tv, top = self.time_varying, max_filter_hz(self.sample_rate)
         gain = SigmoidRange(-self.max_gain_db, self.max_gain_db)
         specs = [
-            Param("low_shelf_hz", 1, LogSigmoidRange(20.0, min(1000.0, top / 2)), tv, unit="Hz"),
-            Param("low_shelf_gain_db", 1, gain, tv, unit="dB"),
+            Param("low_shelf_hz", 1, LogSigmoidRange(20.0, min(1000.0, top / 2)), tv, unit="Hz",
+                  doc="low shelf mid-point"),
+            Param("low_shelf_gain_db", 1, gain, tv, unit="dB", doc="low shelf gain"),
         ]
         if self.n_peaks:
             specs += [
-                Param("peak_hz", self.n_peaks, LogSigmoidRange(20.0, top), tv, unit="Hz"),
-                Param("peak_q", self.n_peaks, LogSigmoidRange(self.min_q, self.max_q), tv),
-                Param("peak_gain_db", self.n_peaks, gain, tv, unit="dB"),
+                Param("peak_hz", self.n_peaks, LogSigmoidRange(20.0, top), tv, unit="Hz",
+                      doc="peak centre per band"),
+                Param("peak_q", self.n_peaks, LogSigmoidRange(self.min_q, self.max_q), tv,
+                      doc="peak quality factor per band"),
+                Param("peak_gain_db", self.n_peaks, gain, tv, unit="dB", doc="peak gain per band"),
             ]
         specs += [
-            Param("high_shelf_hz", 1, LogSigmoidRange(min(1000.0, top / 2), top), tv, unit="Hz"),
-            Param("high_shelf_gain_db", 1, gain, tv, unit="dB"),
+            Param("high_shelf_hz", 1, LogSigmoidRange(min(1000.0, top / 2), top), tv, unit="Hz",
+                  doc="high shelf mid-point"),
+            Param("high_shelf_gain_db", 1, gain, tv, unit="dB", doc="high shelf gain"),
         ]
         return tuple(specs)
 
