@@ -187,6 +187,10 @@ def _backward_torch(g, x, y, up, att, rel, y0):
     return gx, gatt, grel, a_next * lam
 
 
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
 def _use_numba(x: Tensor, backend: str) -> bool:
     if backend == "torch":
         return False
@@ -206,7 +210,7 @@ class _BallisticsFunction(torch.autograd.Function):
     def forward(ctx, x, att, rel, y0, backend):
         if _use_numba(x, backend):
             y, up = _kernel("forward", x)(
-                x.numpy(), att.numpy(), rel.numpy(), y0.numpy(),
+                _np(x), _np(att), _np(rel), _np(y0),
                 int(att.shape[1] > 1), int(rel.shape[1] > 1),
             )
             y, up = torch.from_numpy(y), torch.from_numpy(up)
@@ -221,15 +225,14 @@ class _BallisticsFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gy, _gup):
         x, y, up, att, rel, y0 = ctx.saved_tensors
-        gy = gy.contiguous()
         if _use_numba(x, ctx.backend):
             out = _kernel("backward", x)(
-                gy.numpy(), x.numpy(), y.numpy(), up.numpy(), att.numpy(), rel.numpy(),
-                y0.numpy(), int(att.shape[1] > 1), int(rel.shape[1] > 1),
+                _np(gy), _np(x), _np(y), _np(up), _np(att), _np(rel), _np(y0),
+                int(att.shape[1] > 1), int(rel.shape[1] > 1),
             )
             gx, gatt, grel, gy0 = (torch.from_numpy(o) for o in out)
         else:
-            gx, gatt, grel, gy0 = _backward_torch(gy, x, y, up, att, rel, y0)
+            gx, gatt, grel, gy0 = _backward_torch(gy.contiguous(), x, y, up, att, rel, y0)
         return gx, gatt, grel, gy0, None
 
 
