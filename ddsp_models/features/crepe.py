@@ -99,31 +99,35 @@ def crepe_activations(
     acts = torch.empty(b, n_frames, CREPE_N_BINS, device=device)
     stds = torch.empty(b, n_frames, device=device)
     whole = abs(hop_16k - round(hop_16k)) < 1e-9
-    n_chunks = b * math.ceil(n_frames / batch_size)
+    # Frames of all batch items go through the network together, ``batch_size`` at a time:
+    # chunks span ``per`` frames of each of ``rows`` items.
+    per = max(1, batch_size // b)
+    rows = max(1, batch_size // per)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=b * n_frames, desc=f"crepe-{capacity}", unit="frame")
     with torch.inference_mode():
-        for i in range(b):
-            for t0 in range(0, n_frames, batch_size):
-                n = min(batch_size, n_frames - t0)
+        for r0 in range(0, b, rows):
+            xr = x[r0 : r0 + rows]
+            nr = xr.shape[0]
+            for t0 in range(0, n_frames, per):
+                n = min(per, n_frames - t0)
                 if whole:
-                    frames = frame_centred(x[i], CREPE_FRAME_SIZE, int(round(hop_16k)), n, t0)
+                    frames = frame_centred(xr, CREPE_FRAME_SIZE, int(round(hop_16k)), n, t0)
                 else:
                     centres = torch.round(
                         torch.arange(t0, t0 + n, device=device, dtype=torch.float64) * hop_16k
                     ).long()
-                    frames = frame_at_centres(x[i : i + 1], centres, CREPE_FRAME_SIZE)[0]
-                normed, std = _normalise(frames)
-                acts[i, t0 : t0 + n] = net(normed)
-                stds[i, t0 : t0 + n] = std
+                    frames = frame_at_centres(xr, centres, CREPE_FRAME_SIZE)
+                normed, std = _normalise(frames.reshape(nr * n, CREPE_FRAME_SIZE))
+                acts[r0 : r0 + nr, t0 : t0 + n] = net(normed).reshape(nr, n, CREPE_N_BINS)
+                stds[r0 : r0 + nr, t0 : t0 + n] = std.reshape(nr, n)
                 if bar is not None:
-                    bar.update(n)
+                    bar.update(nr * n)
     if bar is not None:
         bar.close()
-    del n_chunks
     return acts, stds
 
 
