@@ -247,6 +247,7 @@ class StreamingSynth(nn.Module):
                      "reverb_tail", "last_f0", "last_raw"):
             self.register_buffer(name, torch.zeros(0), persistent=False)
         self.frames_done = 0
+        self.noise_end = -1
         self.eval()
 
     # ------------------------------------------------------------------ state
@@ -354,7 +355,11 @@ class StreamingSynth(nn.Module):
         hop = self.hop
         taps = self.noise_taps
         ir = self._noise_ir(self._param(raw, self.mag_col, self.mag_scale))  # (B, N, taps)
-        noise = _counter_noise(b, t0 * hop - self.noise_offset, n * hop, self.seed, raw)
+        start = t0 * hop - self.noise_offset
+        noise = _counter_noise(b, start, n * hop, self.seed, raw)
+        if self.noise_end >= 0:  # flushing: no noise after the signal's end (offline pads 0)
+            pos = torch.arange(n * hop, device=raw.device) + start
+            noise = noise * (pos < self.noise_end).to(noise.dtype)
         blocks = noise.reshape(b, n, hop)
         nfft = _fft_size(hop + taps - 1)
         y = torch.fft.irfft(torch.fft.rfft(blocks, nfft) * torch.fft.rfft(ir, nfft), nfft)
@@ -366,7 +371,10 @@ class StreamingSynth(nn.Module):
         self.noise_tail = y[:, n * hop:]
         z = torch.cat([self.noise_line, y[:, : n * hop]], dim=1)
         self.noise_line = z[:, n * hop:]
-        return z[:, : n * hop]
+        # Output sample r stands for offline sample (t0 - D) * hop + r; before 0 there is none.
+        first = (t0 - self.latency_frames) * hop
+        keep = (torch.arange(n * hop, device=raw.device) + first) >= 0
+        return z[:, : n * hop] * keep.to(z.dtype)
 
     def _reverb(self, x: Tensor) -> Tensor:
         m = x.shape[1]
@@ -414,4 +422,7 @@ class StreamingSynth(nn.Module):
         b = self.last_f0.shape[0]
         f0 = self.last_f0.expand(b, d, 1).contiguous()
         raw = self.last_raw.expand(b, d, self.n_params).contiguous()
-        return self.synthesize(f0, raw)
+        self.noise_end = self.frames_done * self.hop
+        out = self.synthesize(f0, raw)
+        self.noise_end = -1
+        return out

@@ -1,0 +1,62 @@
+"""Export a model's synthesis for real-time or non-Python use (ddsp export --model M --format torchscript -o FILE)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+PROG = "ddsp export"
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "export", help="export a model as TorchScript (streaming or whole-signal) or ONNX",
+        description=(
+            "Write the model's decoder + synth graph as a self-contained file. --streaming: "
+            "forward(f0_hz (B,N,1) Hz, loudness_db (B,N,1) dB) -> (B,1,N*hop) per block of N "
+            "frames (block = N*hop samples, e.g. 64..1024), GRU, oscillator phase, noise and "
+            "reverb tail carried inside; reset() starts a stream, flush() ends it. Without "
+            "--streaming: the same call renders a whole signal. Supported graphs: Harmonic "
+            "and/or FilteredNoise -> (trainable Reverb) -> out (the DDSP default)."),
+        epilog="example:\n  ddsp export --model violin --format torchscript --streaming -o violin.pt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", "-m", required=True, metavar="NAME_OR_PATH",
+                   help="a shipped model name, an exported model folder or a .ckpt")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"],
+                   help="torchscript (default) or onnx (streaming step with explicit state)")
+    p.add_argument("--streaming", action="store_true",
+                   help="block-by-block module with carried state (torchscript); onnx is "
+                        "always a streaming step")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the deterministic noise")
+    p.add_argument("--block-frames", type=int, default=4,
+                   help="onnx only: frames per block the graph is exported for (default 4)")
+    return p
+
+
+def run(args) -> int:
+    from ..export.streaming import UnsupportedGraphError
+    from ..registry import UnknownModelError, load_model
+
+    try:
+        model = load_model(args.model)
+        if args.format == "torchscript":
+            from ..export.torchscript import export_torchscript, io_description
+            from ..export.streaming import StreamingSynth
+
+            path = export_torchscript(model, args.output, streaming=args.streaming, seed=args.seed)
+            info = io_description(StreamingSynth(model, args.seed), args.streaming)
+        else:
+            from ..export.onnx import export_onnx
+
+            path, info = export_onnx(model, args.output, block_frames=args.block_frames,
+                                     seed=args.seed)
+    except (UnknownModelError, UnsupportedGraphError, FileNotFoundError, ValueError, KeyError,
+            ImportError, RuntimeError, OSError) as err:
+        msg = " ".join(str(err).split()) or type(err).__name__
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    print(json.dumps(info, indent=1))
+    return 0
