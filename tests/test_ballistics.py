@@ -3,6 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ddsp_models.core.ballistics import (
     alpha_to_time_constant,
@@ -117,3 +119,26 @@ def test_bad_inputs_name_the_problem():
         attack_release(x, 0.5, 0.5, backend="cuda")
     with pytest.raises(TypeError, match="floating point"):
         attack_release(torch.ones(2, 10, dtype=torch.long), 0.5, 0.5)
+
+
+@settings(max_examples=200)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.sampled_from([0.0, 1e-6, 1.0, 1e4]),
+    att=st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1)),
+    rel=st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1)),
+    backend=st.sampled_from(BACKENDS),
+)
+def test_output_stays_within_the_running_range_of_its_inputs(seed, scale, att, rel, backend):
+    # Each y[n] is a convex combination of y[n-1] and x[n]: bounded by the running min / max.
+    g = torch.Generator().manual_seed(seed)
+    x = (scale * torch.randn(3, 50, dtype=torch.float64, generator=g)).requires_grad_()
+    init = scale * torch.randn(3, dtype=torch.float64, generator=g)
+    y = attack_release(x, att, rel, initial=init, backend=backend)
+    with_init = torch.cat([init[:, None], x.detach()], 1)
+    lo = torch.cummin(with_init, 1).values[:, 1:]
+    hi = torch.cummax(with_init, 1).values[:, 1:]
+    tol = 1e-12 * (1 + scale)
+    assert bool(((y >= lo - tol) & (y <= hi + tol)).all())
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all() and bool((x.grad >= -1e-12).all())  # monotone in x
