@@ -85,13 +85,19 @@ def draw_graph(graph: "ProcessorGraph", path: str | Path, dpi: int = 120, title:
         ax.text(x, y, label, ha="center", va="center", fontsize=8, zorder=3)
     for e in graph.edges:
         (x0, y0), (x1, y1) = xy[e.src], xy[e.dst]
-        ax.annotate("", xy=(x1 - box_w / 2, y1), xytext=(x0 + box_w / 2, y0),
-                    arrowprops=dict(arrowstyle="-|>", color="#555555", lw=0.9,
-                                    shrinkA=0, shrinkB=1, connectionstyle="arc3,rad=0.0"),
+        start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1)
+        # edges that skip columns bend, so they do not run through the boxes between
+        rad = 0.0 if abs(x1 - x0) <= dx * 1.01 else 0.15
+        ax.annotate("", xy=end, xytext=start,
+                    arrowprops=dict(arrowstyle="-|>", color="#555555", lw=0.9, shrinkA=0,
+                                    shrinkB=1, connectionstyle=f"arc3,rad={rad}"),
                     zorder=1)
         if graph.n_inlets(e.dst) > 1 or e.outlet:
             tag = f"{e.outlet}→{e.inlet}" if e.outlet else f"in {e.inlet}"
-            ax.text(x1 - box_w / 2 - 0.08, y1 + 0.12, tag, ha="right", fontsize=6, color="#222288")
+            t = 0.8  # label near the destination, on the edge
+            ax.text(start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.06,
+                    tag, ha="center", fontsize=6, color="#222288", zorder=4,
+                    bbox=dict(fc="white", ec="none", pad=0.3, alpha=0.8))
     xs = [x for x, _ in xy.values()]
     ys = [y for _, y in xy.values()]
     ax.set_xlim(min(xs) - box_w, max(xs) + box_w)
