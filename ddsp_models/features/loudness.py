@@ -27,8 +27,9 @@ REFERENCE_N_FFT = 512
 
 
 def default_n_fft(sample_rate: float, seconds: float = 0.032) -> int:
-    """Power of two nearest to ``seconds`` of audio: 512 at 16 kHz, 1024 at 22.05/44.1 kHz... """
-    return 1 << max(4, int(round(math.log2(sample_rate * seconds))))
+    """Smallest power of two holding ``seconds`` of audio: 512 at 16 kHz, 1024 at 22.05 kHz,
+    2048 at 44.1/48 kHz (for the default 32 ms)."""
+    return 1 << max(4, math.ceil(math.log2(sample_rate * seconds) - 1e-9))
 
 
 def a_weighting_db(frequency_hz: Tensor, min_db: float = -80.0) -> Tensor:

@@ -79,7 +79,7 @@ def compute_mfcc(
         audio: ``(samples,)``, ``(batch, samples)`` or ``(batch, 1, samples)``.
         sample_rate: Hz. frame_rate: frames/s (the hop must be whole).
         n_mfcc: coefficients kept (``<= n_mels``).
-        n_fft: FFT size (default: power of two nearest 64 ms: 1024 at 16 kHz).
+        n_fft: FFT size (default: smallest power of two holding 64 ms: 1024 at 16 kHz).
         n_mels: mel bands; fmin, fmax: their range in Hz (fmax capped at Nyquist).
         eps: added to the mel magnitudes before the log.
 
