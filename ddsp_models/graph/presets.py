@@ -2,8 +2,9 @@
 
 * :func:`ddsp_default` — DDSP's autoencoder output: ``harmonic + noise → reverb → out``;
 * :func:`wavetable` — ``wavetable + noise → reverb → out`` (learnable wavetables);
-* :func:`delay_iir` — ``harmonic + noise → biquad → mod_delay → reverb → out``: a synth voice
-  through a time-varying IIR filter and a modulated delay (chorus/flanger).
+* :func:`delay_iir` — ``harmonic + noise → filter → mod_delay → reverb → out``: a synth voice
+  through a time-varying low-pass biquad (exact IIR gradients) and a modulated delay
+  (chorus/flanger).
 
 Presets are written as graph dicts (the same form a recipe's ``graph:`` entry takes), so
 ``preset(...).to_dict()`` is the recipe text.
@@ -32,16 +33,16 @@ def ddsp_default(
 
 def wavetable(
     sample_rate: int = 16000,
-    n_wavetables: int = 10,
+    n_tables: int = 4,
     table_size: int = 2048,
     n_bands: int = 65,
     reverb_length: int = 16000,
 ) -> ProcessorGraph:
-    """Wavetable synth (``n_wavetables`` learnable tables) + filtered noise → reverb → out."""
+    """Wavetable synth (``n_tables`` learnable tables) + filtered noise → reverb → out."""
     return ProcessorGraph.from_dict({
         "nodes": {
             "wavetable": {"type": "Wavetable", "sample_rate": sample_rate,
-                          "n_wavetables": n_wavetables, "table_size": table_size},
+                          "n_tables": n_tables, "table_size": table_size},
             "noise": {"type": "FilteredNoise", "sample_rate": sample_rate, "n_bands": n_bands},
             "reverb": {"type": "Reverb", "sample_rate": sample_rate, "length": reverb_length},
         },
@@ -55,12 +56,13 @@ def delay_iir(
     n_bands: int = 65,
     reverb_length: int = 16000,
 ) -> ProcessorGraph:
-    """Harmonic + noise → time-varying biquad → modulated delay → reverb → out."""
+    """Harmonic + noise → time-varying low-pass biquad → modulated delay → reverb → out."""
     return ProcessorGraph.from_dict({
         "nodes": {
             "harmonic": {"type": "Harmonic", "sample_rate": sample_rate, "n_harmonics": n_harmonics},
             "noise": {"type": "FilteredNoise", "sample_rate": sample_rate, "n_bands": n_bands},
-            "filter": {"type": "Biquad", "sample_rate": sample_rate},
+            "filter": {"type": "Biquad", "sample_rate": sample_rate, "kind": "lowpass",
+                       "time_varying": True},
             "mod_delay": {"type": "ModDelay", "sample_rate": sample_rate},
             "reverb": {"type": "Reverb", "sample_rate": sample_rate, "length": reverb_length},
         },
