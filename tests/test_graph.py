@@ -255,6 +255,26 @@ def test_split_params_scales_and_averages_static_params():
         g.split_params(raw[..., :6])
 
 
+def test_grouped_split_equals_per_entry_reference_including_softmax():
+    from ddsp_models.core.scaling import Softmax
+
+    class _Mixture(_Gain):
+        def param_specs(self):
+            return (*super().param_specs(), Param("weights", 3, Softmax()),
+                    Param("level", 2, SigmoidRange(0.0, 1.0), time_varying=False))
+
+    g = random_dag(25, seed=4)
+    g.add("m1", _Mixture()).add("m2", _Mixture(3.0))
+    layout = g.parameter_layout()
+    raw = raw_for(g, 3, 6)
+    got = g.split_params(raw)
+    for e in layout.predicted:  # the obvious per-parameter computation
+        v = raw[..., e.offset:e.offset + e.size]
+        v = e.scaling(v if e.time_varying else v.mean(1))
+        torch.testing.assert_close(got[e.node][e.param], v, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(got["m1"]["weights"].sum(-1), torch.ones(3, 6, dtype=raw.dtype))
+
+
 def test_conflicting_external_declarations_name_the_node():
     class _OscWide(_Osc):
         def param_specs(self):

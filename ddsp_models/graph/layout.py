@@ -9,16 +9,21 @@ External parameters (``f0_hz``) take no columns; the caller passes them as ``con
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator
 
+import torch
 from torch import Tensor
 
-from ..core.scaling import Scaling
+from ..core.scaling import ExpSigmoid, Identity, LogSigmoidRange, Scaling, SigmoidRange
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import ProcessorGraph
 
 __all__ = ["LayoutEntry", "ParameterLayout", "build_layout"]
+
+#: Scalings that act on each element alone: entries sharing one are scaled in a single call.
+_ELEMENTWISE = (Identity, ExpSigmoid, SigmoidRange, LogSigmoidRange)
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,45 @@ class ParameterLayout:
                 f"{tuple(raw.shape)}; size the decoder's output with layout.n_params = {p}"
             )
         out: dict[str, dict[str, Tensor]] = {n: {} for n in self.nodes}
-        for e in self.predicted:
-            v = raw[..., e.columns]
-            if not e.time_varying:
+        for (scaling, time_varying), entries, columns in self._groups:
+            if columns is None:  # one entry, or a scaling that mixes features (softmax)
+                (e,) = entries
+                v = raw[..., e.columns]
+            elif isinstance(columns, slice):
+                v = raw[..., columns]
+            else:
+                v = raw.index_select(-1, columns.to(raw.device))
+            if not time_varying:
                 v = v.mean(dim=1)
-            out.setdefault(e.node, {})[e.param] = e.scaling(v) if scale else v
+            if scale:
+                v = scaling(v)
+            for e, piece in zip(entries, v.split([e.size for e in entries], dim=-1)):
+                out.setdefault(e.node, {})[e.param] = piece
+        return out
+
+    @cached_property
+    def _groups(self) -> list[tuple[tuple[Scaling, bool], list[LayoutEntry], Any]]:
+        """Predicted entries grouped by (elementwise scaling, time variation), so that a
+        graph of many nodes is split with a few tensor ops instead of a few per parameter.
+        Each group: its key, its entries and their columns (a slice when contiguous, an
+        index tensor otherwise, None for an entry scaled on its own)."""
+        groups: dict[Any, list[LayoutEntry]] = {}
+        for i, e in enumerate(self.predicted):
+            if type(e.scaling) in _ELEMENTWISE:
+                key: Any = (e.scaling, e.time_varying)
+            else:
+                key = ("alone", i)
+            groups.setdefault(key, []).append(e)
+        out = []
+        for key, entries in groups.items():
+            if key[0] == "alone" or len(entries) == 1:
+                out.append(((entries[0].scaling, entries[0].time_varying), entries, None))
+                continue
+            cols = torch.cat([torch.arange(e.offset, e.offset + e.size) for e in entries])
+            if bool((cols.diff() == 1).all()):
+                out.append((key, entries, slice(int(cols[0]), int(cols[-1]) + 1)))
+            else:
+                out.append((key, entries, cols))
         return out
 
     def to_dict(self) -> list[dict[str, Any]]:
