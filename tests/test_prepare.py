@@ -183,3 +183,102 @@ def test_resumable_sampler_neither_loses_nor_repeats(world):
     nb = n // (bs * world)
     epoch0 = sum((per_rank[r][k] for r in range(world) for k in range(nb)), [])
     assert len(set(epoch0)) == nb * bs * world
+
+
+# --------------------------------------------------------------------------------------
+# recipes/data/render_fluidsynth.py: the MIDI it writes, parsed by an independent reader
+# --------------------------------------------------------------------------------------
+def _load_recipe():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / "data" / "render_fluidsynth.py"
+    spec = importlib.util.spec_from_file_location("render_fluidsynth", path)
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _parse_smf(data: bytes):
+    """Minimal Standard MIDI File reader: (ticks_per_beat, [(abs_tick, status, d1, d2|None)])."""
+    assert data[:4] == b"MThd"
+    fmt, ntracks, tpb = int.from_bytes(data[8:10], "big"), int.from_bytes(data[10:12], "big"), \
+        int.from_bytes(data[12:14], "big")
+    assert fmt == 0 and ntracks == 1
+    assert data[14:18] == b"MTrk"
+    length = int.from_bytes(data[18:22], "big")
+    trk, i, tick, events = data[22:22 + length], 0, 0, []
+    assert len(trk) == length
+    while i < len(trk):
+        delta = 0
+        while True:
+            b = trk[i]
+            i += 1
+            delta = (delta << 7) | (b & 0x7F)
+            if not b & 0x80:
+                break
+        tick += delta
+        status = trk[i]
+        if status == 0xFF:
+            kind, ln = trk[i + 1], trk[i + 2]
+            events.append((tick, 0xFF, kind, trk[i + 3:i + 3 + ln]))
+            i += 3 + ln
+            continue
+        nbytes = 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+        events.append((tick, status, trk[i + 1], trk[i + 2] if nbytes == 2 else None))
+        i += 1 + nbytes
+    return tpb, events
+
+
+def test_render_recipe_midi_has_notes_vibrato_and_dynamics():
+    import random
+
+    rec = _load_recipe()
+    melody = [rec.Note(p, float(k), 1.0) for k, p in enumerate([40, 43, 45, 47, 48, 50, 52, 40])]
+    notes = rec.transpose_into_range(melody, *rec.RANGES[40])
+    assert all(55 <= n.pitch <= 93 for n in notes)
+    assert [n.pitch - notes[0].pitch for n in notes] == [p - 40 for p in (40, 43, 45, 47, 48, 50, 52, 40)]
+    data = rec.midi_file_bytes(rec.perform(notes, 90.0, random.Random(3)), program=40, tempo_bpm=90.0)
+    tpb, ev = _parse_smf(data)
+    tempo = [e for e in ev if e[1] == 0xFF and e[2] == 0x51][0]
+    assert int.from_bytes(tempo[3], "big") == round(60e6 / 90)
+    assert [e[2] for e in ev if e[1] == 0xC0] == [40]
+    ons = [e for e in ev if e[1] == 0x90]
+    offs = [e for e in ev if e[1] == 0x80]
+    assert [e[2] for e in ons] == [n.pitch for n in notes] and len(offs) == len(notes)
+    # each note on sits at its beat, and its note off comes before the next note on
+    for k, e in enumerate(ons):
+        assert abs(e[0] - k * tpb) <= 1
+    assert all(off[0] <= on[0] for off, on in zip(offs[:-1], ons[1:]))
+    vel = [e[3] for e in ons]
+    assert len(set(vel)) > 3 and all(1 <= v <= 127 for v in vel)
+    bends = [(e[3] << 7 | e[2]) - 8192 for e in ev if e[1] == 0xE0]
+    cents = [b / 8191 * 200 for b in bends]
+    assert max(cents) > 10 and min(cents) < -10 and max(map(abs, cents)) <= 35.1  # vibrato
+    expr = [e[3] for e in ev if e[1] == 0xB0 and e[2] == 11]
+    assert len(set(expr)) > 10  # expression moves
+    rpn = [(e[2], e[3]) for e in ev if e[1] == 0xB0 and e[2] in (101, 100, 6)]
+    assert rpn[:3] == [(101, 0), (100, 0), (6, 2)]  # bend range ±2 semitones
+    again = rec.midi_file_bytes(rec.perform(notes, 90.0, random.Random(3)), 40, 90.0)
+    assert again == data
+    with pytest.raises(ValueError, match="program"):
+        rec.midi_file_bytes([], program=128, tempo_bpm=90)
+
+
+@pytest.mark.slow
+def test_render_recipe_end_to_end(tmp_path):
+    import shutil
+
+    rec = _load_recipe()
+    if shutil.which("fluidsynth") is None or not os.path.exists(rec.SOUNDFONT):
+        pytest.skip("needs fluidsynth and fluid-soundfont-gm")
+    pytest.importorskip("music21")
+    assert rec.main(["--program", "73", "--minutes", "0.2", "-o", str(tmp_path / "w"), "--seed", "1"]) == 0
+    wavs = sorted((tmp_path / "w").glob("*.wav"))
+    total = sum(sf.info(str(w)).duration for w in wavs)
+    assert total >= 12 and all(sf.info(str(w)).samplerate == 16000 for w in wavs)
+    x, _ = sf.read(str(wavs[0]))
+    assert np.abs(x).max() > 0.01
