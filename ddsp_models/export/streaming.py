@@ -111,30 +111,47 @@ def latency_frames(hop: int, noise_taps: int = 0) -> int:
 # --------------------------------------------------------------------------------------
 # Scriptable helpers
 # --------------------------------------------------------------------------------------
+# Shifts are written as multiplications / floor divisions of non-negative int64 values:
+# ONNX's BitShift takes unsigned integers only.
 def _mul32(x: Tensor, c: int) -> Tensor:
     lo = c & 0xFFFF
     hi = c >> 16
-    return torch.bitwise_and(
-        x * lo + torch.bitwise_left_shift(torch.bitwise_and(x * hi, 0xFFFF), 16), 0xFFFFFFFF)
+    return torch.remainder(x * lo + torch.remainder(x * hi, 65536) * 65536, 4294967296)
+
+
+def _shr(x: Tensor, k: int) -> Tensor:
+    return torch.div(x, 1 << k, rounding_mode="floor")
 
 
 def _hash32(x: Tensor) -> Tensor:
-    x = torch.bitwise_xor(x, torch.bitwise_right_shift(x, 16))
+    x = torch.bitwise_xor(x, _shr(x, 16))
     x = _mul32(x, 0x7FEB352D)
-    x = torch.bitwise_xor(x, torch.bitwise_right_shift(x, 15))
+    x = torch.bitwise_xor(x, _shr(x, 15))
     x = _mul32(x, 0x846CA68B)
-    return torch.bitwise_xor(x, torch.bitwise_right_shift(x, 16))
+    return torch.bitwise_xor(x, _shr(x, 16))
 
 
 def _counter_noise(batch: int, start: int, n: int, seed: int, like: Tensor) -> Tensor:
     """Scriptable twin of :func:`ddsp_models.export.noise.counter_noise` (same values)."""
     pos = torch.arange(n, dtype=torch.int64, device=like.device) + start
     rows = torch.arange(batch, dtype=torch.int64, device=like.device) + seed
-    key = _hash32(_mul32(torch.bitwise_and(rows, 0xFFFFFFFF), 0x9E3779B9))
-    x = _hash32(torch.bitwise_and(pos[None, :] + key[:, None], 0xFFFFFFFF))
+    key = _hash32(_mul32(torch.remainder(rows, 4294967296), 0x9E3779B9))
+    x = _hash32(torch.remainder(pos[None, :] + key[:, None], 4294967296))
     u = x.to(torch.float64) * (2.0 / 4294967296.0) - 1.0
     u = torch.where(pos[None, :] >= 0, u, torch.zeros_like(u))
     return u.to(like.dtype)
+
+
+def _overlap_add(frames: Tensor, hop: int) -> Tensor:
+    """``(B, N, W)`` frames starting every ``hop`` samples → ``(B, (N + P - 1) * hop)``
+    summed signal, ``P = ceil(W / hop)`` (explicit loop over the P overlapping slices)."""
+    b, n, w = frames.shape
+    p = (w + hop - 1) // hop
+    y = F.pad(frames, [0, p * hop - w]).reshape(b, n, p, hop)
+    out = torch.zeros(b, n + p - 1, hop, dtype=frames.dtype, device=frames.device)
+    for i in range(p):
+        out = out + F.pad(y[:, :, i], [0, 0, i, p - 1 - i])
+    return out.reshape(b, (n + p - 1) * hop)
 
 
 def _fft_size(n: int) -> int:
@@ -363,10 +380,7 @@ class StreamingSynth(nn.Module):
         blocks = noise.reshape(b, n, hop)
         nfft = _fft_size(hop + taps - 1)
         y = torch.fft.irfft(torch.fft.rfft(blocks, nfft) * torch.fft.rfft(ir, nfft), nfft)
-        total = (n - 1) * hop + nfft
-        y = F.fold(y.transpose(1, 2), output_size=(1, total), kernel_size=(1, nfft),
-                   stride=(1, hop)).reshape(b, total)
-        y = y[:, : n * hop + taps - 1]
+        y = _overlap_add(y, hop)[:, : n * hop + taps - 1]
         y = torch.cat([y[:, : taps - 1] + self.noise_tail, y[:, taps - 1:]], dim=1)
         self.noise_tail = y[:, n * hop:]
         z = torch.cat([self.noise_line, y[:, : n * hop]], dim=1)
