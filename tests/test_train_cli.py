@@ -186,3 +186,42 @@ def test_ddp_two_cpu_processes(data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ck = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
     assert ck["global_step"] == 2
+
+
+def _parse(args):
+    from ddsp_models.cli.train import _make_cli
+
+    return _make_cli(args)
+
+
+@pytest.mark.parametrize("recipe", ["solo_instrument.yaml", "tiny.yaml", "autoencoder_z.yaml"])
+def test_shipped_recipes_build(recipe, data_dir, tmp_path):
+    cli = _parse(["--config", str(REPO / "recipes" / recipe), "--data.path", str(data_dir),
+                  "--trainer.default_root_dir", str(tmp_path)])
+    m = cli.model
+    layout = m.graph.parameter_layout()
+    assert m.decoder.n_out == layout.n_params
+    assert m.sample_rate == 16000 and m.frame_rate == 250
+    assert sum(p.numel() for p in m.graph.parameters()) > 0  # the reverb IR is trainable
+    if recipe == "solo_instrument.yaml":  # DDSP's defaults
+        assert m.decoder.gru.hidden_size == 512
+        assert layout.n_params == 1 + 60 + 65
+        assert m.loss_fn.fft_sizes == (2048, 1024, 512, 256, 128, 64)
+        assert cli.datamodule.batch_size == 16
+    if recipe == "autoencoder_z.yaml":
+        assert m.encoder is not None and m.decoder.z_dims == 16
+
+
+def test_finetune_recipe_starts_from_weights_and_freezes(data_dir, tmp_path):
+    solo = REPO / "recipes" / "solo_instrument.yaml"
+    base = Autoencoder(**yaml.safe_load(solo.read_text())["model"])
+    base.save_pretrained(tmp_path / "base")
+    cli = _parse(["--config", str(solo), "--config", str(REPO / "recipes" / "finetune.yaml"),
+                  "--model.init_from", str(tmp_path / "base"), "--data.path", str(data_dir),
+                  "--trainer.default_root_dir", str(tmp_path / "run")])
+    m = cli.model
+    assert m.hparams.learning_rate == 1e-4
+    for k, v in base.state_dict().items():
+        assert torch.equal(v, m.state_dict()[k])
+    frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
+    assert frozen == ["graph.nodes.reverb.ir"]

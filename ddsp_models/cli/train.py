@@ -59,6 +59,12 @@ class TrainCLI(LightningCLI):
 
 
 def _make_cli(argv: list[str]) -> TrainCLI:
+    with warnings.catch_warnings():  # args= is how the dispatcher hands us our arguments
+        warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+        return _new_cli(argv)
+
+
+def _new_cli(argv: list[str]) -> TrainCLI:
     return TrainCLI(
         Autoencoder,
         DDSPDataModule,
@@ -75,9 +81,7 @@ def _make_cli(argv: list[str]) -> TrainCLI:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    with warnings.catch_warnings():  # args= is how the dispatcher hands us our arguments
-        warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
-        cli = _make_cli(argv)
+    cli = _make_cli(argv)
     trainer, cfg = cli.trainer, cli.config
     if trainer._accelerator_connector.use_distributed_sampler:
         raise ValueError("ddsp train needs trainer.use_distributed_sampler=false: the data module "
