@@ -14,7 +14,7 @@ from .base import Param, Processor
 from .biquad import check_audio, filter_coefficients, max_filter_hz, per_sample
 from .svf import run_state_space
 
-__all__ = ["AllPassCascade", "Phaser"]
+__all__ = ["AllPassCascade", "Phaser", "lattice_allpass"]
 
 
 class AllPassCascade(Processor):
@@ -29,6 +29,9 @@ class AllPassCascade(Processor):
     Parameters (each ``n_stages`` wide): ``break_hz`` (order 1) or ``centre_hz`` and
     ``radius`` (order 2), plus ``warp`` if warped. Static ``(B, n_stages)`` or time-varying
     ``(B, T, n_stages)``; every raw value gives a stable cell (|c|, |warp|, radius < 1).
+    Time-varying second-order cells run as normalised lattices (same response, lossless for
+    any modulation, :func:`lattice_allpass`); first-order cells have one state and |c| < 1,
+    so their direct form is already a contraction.
     """
 
     n_inputs = 1
@@ -101,25 +104,93 @@ class AllPassCascade(Processor):
             warp = full["warp"][..., i] if self.warped else None
             if self.order == 1:
                 c = allpass_coefficient(full["break_hz"][..., i], self.sample_rate)
+                if self.time_varying:  # normalised lattice: lossless under any modulation
+                    _, a = first_order_allpass(c, warp=warp)
+                    y = _stretched(lattice_allpass, y, a, self.stretch)
+                    continue
                 b, a = first_order_allpass(c, warp=warp, stretch=self.stretch)
             else:
                 theta = (2 * math.pi / self.sample_rate) * full["centre_hz"][..., i]
+                if self.time_varying:  # normalised lattice: passive under any modulation
+                    _, a = second_order_allpass(full["radius"][..., i], theta, warp=warp)
+                    y = _stretched(lattice_allpass, y, a, self.stretch)
+                    continue
                 b, a = second_order_allpass(full["radius"][..., i], theta, warp=warp, stretch=self.stretch)
             b, a = filter_coefficients(b, a)
             y = lfilter(y, b, a)
         return y
 
 
+def _lattice_step_1(states, x, k1):
+    """One sample of the normalised lattice for a first-order allpass."""
+    (s0,) = states
+    c1 = torch.sqrt(1 - k1 * k1)
+    return k1 * x + c1 * s0, [c1 * x - k1 * s0]
+
+
+def _lattice_step(states, x, k1, k2):
+    """One sample of the normalised (rotation) lattice for a second-order allpass."""
+    s0, s1 = states
+    c1 = torch.sqrt(1 - k1 * k1)
+    c2 = torch.sqrt(1 - k2 * k2)
+    f1 = c2 * x - k2 * s1
+    y = k2 * x + c2 * s1
+    f0 = c1 * f1 - k1 * s0
+    return y, [f0, k1 * f1 + c1 * s0]
+
+
+def lattice_allpass(x: Tensor, a: Tensor) -> Tensor:
+    """First-order ``(c + z^-1) / (1 + c z^-1)`` (``a = [1, c]``) or second-order
+    ``(c + d z^-1 + z^-2) / (1 + d z^-1 + c z^-2)`` (``a = [1, d, c]``) allpass as a normalised
+    lattice with reflection coefficients ``k1 = c`` (first order) or ``k2 = c``,
+    ``k1 = d / (1 + c)`` (second order).
+
+    Each sample applies two plane rotations to (input, states), so the structure is lossless:
+    with ``|k1|, |k2| < 1`` (exactly the stable allpasses) the output energy never exceeds the
+    input energy, however fast the coefficients change. Fixed coefficients give exactly the
+    direct-form response.
+
+    Args:
+        x: ``(..., L)``; a: ``(..., L, 2 or 3)`` per-sample coefficients (broadcast against x).
+    """
+    limit = 1 - torch.finfo(a.dtype).eps
+    if a.shape[-1] == 2:
+        return run_state_space(_lattice_step_1, 1, x, (a[..., 1].clamp(-limit, limit),))
+    if a.shape[-1] != 3:
+        raise ValueError(f"lattice_allpass handles orders 1 and 2; got a of shape {tuple(a.shape)}")
+    d, c = a[..., 1], a[..., 2]
+    k2 = c.clamp(-limit, limit)
+    k1 = (d / (1 + k2)).clamp(-limit, limit)
+    return run_state_space(_lattice_step, 2, x, (k1, k2))
+
+
+def _stretched(filt, x: Tensor, a: Tensor, stretch: int) -> Tensor:
+    """Run ``filt(x, a)`` with every unit delay replaced by ``stretch`` delays: the ``stretch``
+    interleaved phases of ``x`` (``x[r::K]``) are independent filters with the per-sample
+    coefficients ``a`` ``(B, 1, L, n)`` of their own samples."""
+    if stretch == 1:
+        return filt(x, a)
+    length = x.shape[-1]
+    pad = (-length) % stretch
+    xp = torch.nn.functional.pad(x, (0, pad))
+    ap = torch.cat([a, a[..., -1:, :].expand(*a.shape[:-2], pad, a.shape[-1])], dim=-2)
+    phases = xp.reshape(*x.shape[:-1], -1, stretch).transpose(-1, -2)  # (B, C, K, L/K)
+    a_ph = ap.reshape(*ap.shape[:-2], -1, stretch, a.shape[-1]).transpose(-2, -3)  # (B, 1, K, L/K, n)
+    y = filt(phases, a_ph).transpose(-1, -2).reshape(*x.shape[:-1], -1)
+    return y[..., :length]
+
+
 def _phaser_step(n_stages: int):
     """Per-sample phaser update: feedback of the previous wet sample into a cascade of
-    first-order allpass stages in transposed direct form II (one state each)."""
+    first-order allpass stages, each a normalised lattice (one state, lossless)."""
 
     def step(states, x, c, feedback):
         u = x + feedback * states[-1]  # states[-1] holds the previous wet output
+        rot = torch.sqrt(1 - c * c)
         new = []
         for s in states[:n_stages]:
-            y = c * u + s
-            new.append(u - c * y)
+            y = c * u + rot * s
+            new.append(rot * u - c * s)
             u = y
         new.append(u)
         return u, new
@@ -138,7 +209,8 @@ class Phaser(Processor):
     cascade's phase is an odd multiple of -180 deg, so they sweep with the LFO.
     The whole effect is one time-varying state-space system (``n_stages + 1`` states) run by
     :func:`~ddsp_models.processors.svf.run_state_space`: exact gradients, cascade numerics.
-    Stable for any raw parameters: |c| < 1 per stage and |feedback| < 1.
+    Each stage is a normalised lattice (lossless for any sweep), so with |feedback| < 1 the
+    loop gain stays below one: stable for any raw parameters and any LFO.
     """
 
     n_inputs = 1

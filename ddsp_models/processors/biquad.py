@@ -70,7 +70,11 @@ class Biquad(Processor):
         mode: ``"recursive"`` (exact) or ``"freq_sampling"`` (static filters only).
 
     Any raw network output maps to ``0 < cutoff < Nyquist`` and ``q > 0``: the poles stay
-    inside the unit circle.
+    inside the unit circle. Static filters run as direct-form biquads (``lfilter``);
+    time-varying ones as the TPT state-variable filter mixed into the same RBJ response
+    (:func:`~ddsp_models.processors.svf.rbj_svf`): identical for fixed parameters, and
+    bounded under per-sample modulation, where a direct form with per-sample coefficients
+    can blow up.
     """
 
     n_inputs = 1
@@ -144,7 +148,12 @@ class Biquad(Processor):
             raise ValueError(f"Biquad(kind={self.kind!r}) takes no gain_db; only {_GAIN_KINDS} do")
         self.check_params(params)
         n = x.shape[-1]
-        gain = per_sample(gain_db, n)[..., 0] if gain_db is not None else 0.0
+        gain = per_sample(gain_db, n)[..., 0].to(x.dtype) if gain_db is not None else 0.0
+        if self.time_varying:  # TPT state-variable form: bounded under fast modulation
+            from .svf import rbj_svf
+
+            fc = per_sample(cutoff_hz, n)[..., 0].to(x.dtype)
+            return rbj_svf(x, self.kind, fc, per_sample(q, n)[..., 0].to(x.dtype), gain, self.sample_rate)
         b, a = biquad_coefficients(
             self.kind, per_sample(cutoff_hz, n)[..., 0], per_sample(q, n)[..., 0], gain, self.sample_rate
         )

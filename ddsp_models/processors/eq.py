@@ -12,6 +12,7 @@ from ..core.iir import sosfilt
 from ..core.scaling import LogSigmoidRange, SigmoidRange
 from .base import Param, Processor
 from .biquad import check_audio, max_filter_hz, per_sample
+from .svf import rbj_svf
 
 __all__ = ["ParametricEQ", "GraphicEQ", "graphic_eq_centres"]
 
@@ -40,8 +41,10 @@ class ParametricEQ(Processor):
     ``forward(x (B, C, L), low_shelf_hz, low_shelf_gain_db, peak_hz, peak_q, peak_gain_db,
     high_shelf_hz, high_shelf_gain_db)``; peak parameters are ``n_peaks`` wide. Static
     ``(B, size)`` by default, ``(B, T, size)`` with ``time_varying=True``. Shelves use
-    Q = 0.7071. ``mode="freq_sampling"`` applies the product of the band responses by one FFT
-    convolution (static only; fast, approximate tail). Stable for any raw parameters.
+    Q = 0.7071. Static bands run as second-order sections (``sosfilt``); ``mode="freq_sampling"``
+    applies the product of their responses by one FFT convolution (fast, approximate tail).
+    Time-varying bands run as TPT state-variable filters with the same responses, which stay
+    bounded under fast modulation. Stable for any raw parameters.
     """
 
     n_inputs = 1
@@ -117,6 +120,12 @@ class ParametricEQ(Processor):
     def forward(self, x: Tensor, **params: Tensor) -> Tensor:
         check_audio(x, "ParametricEQ")
         self.check_params(params)
+        if self.time_varying:  # TPT state-variable bands: bounded under fast modulation
+            p = {k: per_sample(v, x.shape[-1]).to(x.dtype) for k, v in params.items()}
+            y = rbj_svf(x, "lowshelf", p["low_shelf_hz"][..., 0], _SHELF_Q, p["low_shelf_gain_db"][..., 0], self.sample_rate)
+            for i in range(self.n_peaks):
+                y = rbj_svf(y, "peaking", p["peak_hz"][..., i], p["peak_q"][..., i], p["peak_gain_db"][..., i], self.sample_rate)
+            return rbj_svf(y, "highshelf", p["high_shelf_hz"][..., 0], _SHELF_Q, p["high_shelf_gain_db"][..., 0], self.sample_rate)
         sos = self.sos(x.shape[-1], **params).to(x.dtype)
         return sosfilt(x, sos, mode=self.mode, n_fft=self.n_fft)
 
@@ -189,6 +198,12 @@ class GraphicEQ(Processor):
         check_audio(x, "GraphicEQ")
         self.check_params({"gains_db": gains_db})
         g = per_sample(gains_db, x.shape[-1]).to(x.dtype)
+        if self.time_varying:  # TPT state-variable bands: bounded under fast modulation
+            y = x
+            for i, fc in enumerate(self.centres_hz):
+                fc_t = torch.tensor(fc, dtype=x.dtype, device=x.device)
+                y = rbj_svf(y, "peaking", fc_t, self.q, g[..., i], self.sample_rate)
+            return y
         bands = [
             biquad_coefficients("peaking", torch.tensor(fc, dtype=x.dtype, device=x.device), self.q, g[..., i], self.sample_rate)
             for i, fc in enumerate(self.centres_hz)

@@ -22,7 +22,7 @@ from ..core.scaling import LogSigmoidRange
 from .base import Param, Processor
 from .biquad import check_audio, max_filter_hz, per_sample
 
-__all__ = ["StateVariableFilter", "run_state_space", "svf_step"]
+__all__ = ["StateVariableFilter", "run_state_space", "svf_step", "rbj_svf"]
 
 #: step(states, x, *coefficients) -> (output, new_states); linear in (states, x).
 Step = Callable[..., tuple[Tensor, Sequence[Tensor]]]
@@ -74,6 +74,58 @@ def svf_step(states, x, g, k):
     v2 = g * bp
     lp = v2 + s2
     return (hp, bp, lp), (bp + v1, lp + v2)
+
+
+def _rbj_svf_step(kind: str):
+    """SVF outputs mixed into the RBJ responses (A. Simper, "Linear trapezoidal integrated SVF"):
+    ``y = m0 x + m1 bp + m2 lp`` with the ``m`` of each kind; ``amp = 10^(gain_db / 40)``."""
+
+    def step(states, x, g, k, amp):
+        (hp, bp, lp), new = svf_step(states, x, g, k)
+        if kind == "lowpass":
+            y = lp
+        elif kind == "highpass":
+            y = hp
+        elif kind == "bandpass":
+            y = k * bp
+        elif kind == "notch":
+            y = x - k * bp
+        elif kind == "allpass":
+            y = x - 2 * k * bp
+        elif kind == "peaking":
+            y = x + k * (amp * amp - 1) * bp
+        elif kind == "lowshelf":
+            y = x + k * (amp - 1) * bp + (amp * amp - 1) * lp
+        else:  # highshelf
+            y = amp * amp * x + k * (1 - amp) * amp * bp + (1 - amp * amp) * lp
+        return y, new
+
+    return step
+
+
+def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor | float,
+            sample_rate: float) -> Tensor:
+    """An RBJ cookbook response realised by the TPT state-variable filter.
+
+    For fixed parameters the response equals :func:`~ddsp_models.core.biquad_coefficients`'s
+    exactly (same bilinear transform); under modulation the TPT structure stays bounded where a
+    direct-form biquad with per-sample coefficients can blow up. Exact gradients.
+
+    Args:
+        x: ``(B, C, L)``; cutoff_hz, q, gain_db: broadcastable to ``(B, C, L)`` (per sample).
+    """
+    gain_db = torch.as_tensor(gain_db, dtype=x.dtype, device=x.device)
+    q = torch.as_tensor(q, dtype=x.dtype, device=x.device)
+    amp = torch.pow(10.0, gain_db / 40)
+    g = torch.tan(math.pi * cutoff_hz / sample_rate)
+    k = 1.0 / q
+    if kind == "peaking":
+        k = k / amp
+    elif kind == "lowshelf":
+        g = g / torch.sqrt(amp)
+    elif kind == "highshelf":
+        g = g * torch.sqrt(amp)
+    return run_state_space(_rbj_svf_step(kind), 2, x, (g, k, amp))
 
 
 class StateVariableFilter(Processor):
