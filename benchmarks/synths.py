@@ -46,18 +46,22 @@ def obvious_harmonic(f0_hz, amplitude, dist, n_samples, sr):
 
 
 def obvious_filtered_noise(noise, magnitudes):
-    """Per-frame direct convolution (grouped conv1d) of each block with its IR, overlap-add."""
+    """Per-block direct convolution (grouped conv1d) of each block with its IR, overlap-add.
+
+    Same blocks as ours (centred on the frames, the last frame's IR held to the end)."""
     b, t, _ = magnitudes.shape
     n = noise.shape[-1]
     hop = n // t
     ir = frequency_impulse_response(magnitudes)  # (B, T, N)
     taps = ir.shape[-1]
     off = hop // 2
-    x = F.pad(noise, (off, t * hop - n - off + hop)).unfold(-1, hop, hop)[:, :t]  # (B, T, hop)
-    x = F.pad(x.reshape(1, b * t, hop), (taps - 1, taps - 1))
-    y = F.conv1d(x, ir.reshape(b * t, 1, taps).flip(-1), groups=b * t)  # (1, B*T, hop+N-1)
-    y = y.reshape(b, t, hop + taps - 1).transpose(1, 2)
-    total = (t - 1) * hop + hop + taps - 1
+    nb = -(-(n + off) // hop)
+    ir = torch.cat([ir, ir[:, -1:].expand(b, nb - t, taps)], dim=1)
+    x = F.pad(noise, (off, nb * hop - n - off)).unfold(-1, hop, hop)  # (B, nb, hop)
+    x = F.pad(x.reshape(1, b * nb, hop), (taps - 1, taps - 1))
+    y = F.conv1d(x, ir.reshape(b * nb, 1, taps).flip(-1), groups=b * nb)  # (1, B*nb, hop+N-1)
+    y = y.reshape(b, nb, hop + taps - 1).transpose(1, 2)
+    total = (nb - 1) * hop + hop + taps - 1
     y = F.fold(y, (1, total), (1, hop + taps - 1), stride=(1, hop)).reshape(b, total)
     start = off + taps // 2
     return y[:, start : start + n]

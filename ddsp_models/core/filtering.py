@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["fft_convolve", "frequency_impulse_response", "frequency_filter", "fft_size"]
+__all__ = ["fft_convolve", "frequency_impulse_response", "frequency_filter"]
 
 
 def fft_size(n: int) -> int:

@@ -177,7 +177,7 @@ def _crossfade_windows(hop: int, device, dtype) -> tuple[Tensor, Tensor]:
 
 
 def _split_harmonics(k: int) -> tuple[int, int]:
-    """``K <= J·M`` with ``J ≈ M ≈ √K``: harmonic ``k = m J + j`` (``j = 1..J``, ``m = 0..M-1``)."""
+    """``K <= J·M`` with ``J ≈ M ≈ √K``; harmonic ``k = m J + j``, ``j = 1..J``, ``m = 0..M-1``."""
     j = max(1, math.ceil(math.sqrt(k)))
     return j, -(-k // j)
 
@@ -199,8 +199,8 @@ class _HarmonicBank(torch.autograd.Function):
 
     With ``k = m J + j`` the angle-addition formula
     ``sin(kφ) = sin(mJφ) cos(jφ) + cos(mJφ) sin(jφ)`` turns the sum over ``K`` harmonics into
-    two small matrix products per frame — ``cos(jφ) (hop × J)`` and ``sin(jφ)`` times the frame's
-    amplitudes arranged ``(J × M)`` — followed by a weighted sum over ``M`` with ``sin(mJφ)``,
+    two small matrix products per frame — ``cos(jφ) (hop × J)`` and ``sin(jφ)`` times the
+    frame's amplitudes arranged ``(J × M)`` — followed by a weighted sum over ``M`` with ``sin(mJφ)``,
     ``cos(mJφ)``. Only ``2 (J + M) ≈ 4 √K`` sines/cosines are evaluated per sample (instead of
     ``K``) and no ``B × L × K`` tensor is ever formed. Each factor is accurate to float
     rounding, so the float32 result stays within ~2e-5 of the peak (about -95 dB) of the
@@ -249,7 +249,9 @@ class _HarmonicBank(torch.autograd.Function):
         g = grad_out.reshape(b, nb, hop)
         w_cur, w_nxt = _crossfade_windows(hop, amps.device, amps.dtype)
         grad_phase = torch.empty_like(ph) if need_phase else None
-        grad_a = torch.zeros(b, nb1, j, m, device=amps.device, dtype=amps.dtype) if need_amps else None
+        grad_a = None
+        if need_amps:
+            grad_a = torch.zeros(b, nb1, j, m, device=amps.device, dtype=amps.dtype)
         for c0 in range(0, nb, block):
             c1 = min(nb, c0 + block)
             s_fine, c_fine, s_coarse, c_coarse = _factor_basis(ph[:, c0:c1], j, m)

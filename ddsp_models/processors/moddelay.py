@@ -78,12 +78,14 @@ class ModDelay(Processor):
 
     # --- declaration ------------------------------------------------------------------
     def param_specs(self):
-        specs = [Param("delay_s", 1, SigmoidRange(self.min_delay_s, self.max_delay_s), unit="s")]
+        delay = SigmoidRange(self.min_delay_s, self.max_delay_s)
+        specs = [Param("delay_s", 1, delay, unit="s", doc="delay line length")]
         if not self.wet_only:
             specs.append(Param("mix", 1, SigmoidRange(0.0, 1.0), unit="linear", doc="0 dry, 1 wet"))
         if self.max_feedback > 0:
             specs.append(
-                Param("feedback", 1, SigmoidRange(0.0, self.max_feedback), time_varying=False)
+                Param("feedback", 1, SigmoidRange(0.0, self.max_feedback), time_varying=False,
+                      unit="linear", doc="gain fed back into the line")
             )
         return tuple(specs)
 
@@ -107,7 +109,9 @@ class ModDelay(Processor):
         given = {"delay_s": delay_s, "mix": mix, "feedback": feedback}
         self.check_params({k: v for k, v in given.items() if v is not None})
         if audio.dim() != 3:
-            raise ValueError(f"ModDelay: audio must be (batch, channels, samples), got {tuple(audio.shape)}")
+            raise ValueError(
+                f"ModDelay: audio must be (batch, channels, samples), got {tuple(audio.shape)}"
+            )
         n = audio.shape[-1]
         delay = upsample_linear(delay_s, n)[..., 0][:, None, :] * self.sample_rate  # (B, 1, L)
         wet = variable_delay(audio, delay)

@@ -109,7 +109,9 @@ class _DecayingNoiseReverb(_ConvReverb):
     def __init__(self, sample_rate, length, trainable, add_dry, seed, min_decay_s, max_decay_s):
         super().__init__(sample_rate, length, add_dry)
         if not 0 < min_decay_s < max_decay_s:
-            raise ValueError(f"need 0 < min_decay_s < max_decay_s, got {min_decay_s}, {max_decay_s}")
+            raise ValueError(
+                f"need 0 < min_decay_s < max_decay_s, got {min_decay_s}, {max_decay_s}"
+            )
         self.trainable = bool(trainable)
         self.seed = int(seed)
         self.min_decay_s = float(min_decay_s)
@@ -167,7 +169,7 @@ class ExpDecayReverb(_DecayingNoiseReverb):
 
     def _declared(self):
         return (
-            Param("gain", 1, ExpSigmoid(), time_varying=False, unit="linear"),
+            Param("gain", 1, ExpSigmoid(), time_varying=False, unit="linear", doc="IR level"),
             Param("decay_s", 1, LogSigmoidRange(self.min_decay_s, self.max_decay_s),
                   time_varying=False, unit="s", doc="time to decay by 60 dB"),
         )
@@ -224,7 +226,8 @@ class FilteredNoiseReverb(_DecayingNoiseReverb):
 
     def _declared(self):
         return (
-            Param("band_gains", self.n_bands, ExpSigmoid(), time_varying=False, unit="linear"),
+            Param("band_gains", self.n_bands, ExpSigmoid(), time_varying=False, unit="linear",
+                  doc="initial level of each band"),
             Param("band_decays_s", self.n_bands,
                   LogSigmoidRange(self.min_decay_s, self.max_decay_s),
                   time_varying=False, unit="s", doc="time for each band to decay by 60 dB"),

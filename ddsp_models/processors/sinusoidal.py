@@ -23,7 +23,9 @@ class Sinusoidal(Processor):
 
     n_inputs = 0
 
-    def __init__(self, sample_rate: float = 16000, n_sinusoids: int = 64, min_frequency_hz: float = 20.0):
+    def __init__(
+        self, sample_rate: float = 16000, n_sinusoids: int = 64, min_frequency_hz: float = 20.0
+    ):
         super().__init__()
         if n_sinusoids < 1:
             raise ValueError(f"n_sinusoids must be >= 1, got {n_sinusoids}")
@@ -38,8 +40,10 @@ class Sinusoidal(Processor):
                 self.n_sinusoids,
                 LogSigmoidRange(self.min_frequency_hz, self.sample_rate / 2),
                 unit="Hz",
+                doc="frequency of each sinusoid",
             ),
-            Param("amplitudes", self.n_sinusoids, ExpSigmoid(), unit="linear"),
+            Param("amplitudes", self.n_sinusoids, ExpSigmoid(), unit="linear",
+                  doc="amplitude of each sinusoid"),
         )
 
     def config(self):

@@ -75,8 +75,8 @@ class Wavetable(Processor):
 
     def param_specs(self):
         return (
-            Param("f0_hz", 1, external=True, unit="Hz"),
-            Param("amplitude", 1, ExpSigmoid(), unit="linear"),
+            Param("f0_hz", 1, external=True, unit="Hz", doc="fundamental frequency"),
+            Param("amplitude", 1, ExpSigmoid(), unit="linear", doc="overall amplitude"),
             Param("table_weights", self.n_tables, Softmax(), unit="linear",
                   doc="mix of the tables"),
         )
@@ -104,7 +104,9 @@ class Wavetable(Processor):
     ) -> Tensor:
         self.check_params({"f0_hz": f0_hz, "amplitude": amplitude, "table_weights": table_weights})
         if not (f0_hz.shape[:2] == amplitude.shape[:2] == table_weights.shape[:2]):
-            raise ValueError("Wavetable: f0_hz, amplitude and table_weights must share (batch, frames)")
+            raise ValueError(
+                "Wavetable: f0_hz, amplitude and table_weights must share (batch, frames)"
+            )
         f0 = upsample_linear(f0_hz, n_samples)[..., 0]
         omega = 2 * math.pi * f0.double() / self.sample_rate  # float64: see angular_cumsum
         phase = angular_cumsum(omega, exclusive=True).to(f0.dtype)
