@@ -26,6 +26,7 @@ _LAZY = {
     "oscillator_bank": _C + "oscillators",
     "harmonic_synthesis": _C + "oscillators",
     "remove_above_nyquist": _C + "oscillators",
+    "harmonic_frequencies": _C + "oscillators",
     # filtering.py: FFT convolution and time-varying FIR filtering
     "fft_convolve": _C + "filtering",
     "frequency_impulse_response": _C + "filtering",
