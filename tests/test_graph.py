@@ -592,3 +592,20 @@ def test_layered_positions_follow_topological_depth():
         cols.setdefault(x, []).append(y)
     assert all(len(set(ys)) == len(ys) for ys in cols.values())
     assert np.isfinite([v for xy in pos.values() for v in xy]).all()
+
+
+def test_batch_classes_follow_buffer_changes():
+    class _Buffered(_Gain):
+        def __init__(self, value: float):
+            super().__init__()
+            self.register_buffer("table", torch.full((4,), value))
+
+    g = ProcessorGraph().add("a", _Buffered(1.0)).add("b", _Buffered(2.0))
+    class_of, _ = batch_classes(g)
+    assert class_of["a"] != class_of["b"]  # different buffer values: not batchable together
+    g.nodes["b"].table.fill_(1.0)  # in-place edit
+    class_of, _ = batch_classes(g)
+    assert class_of["a"] == class_of["b"]
+    g.nodes["a"].table = torch.full((4,), 3.0)  # replaced buffer
+    class_of, _ = batch_classes(g)
+    assert class_of["a"] != class_of["b"]

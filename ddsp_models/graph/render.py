@@ -50,8 +50,23 @@ def _as_inputs(inputs) -> list[Tensor]:
     return seq
 
 
+def _specs(graph) -> dict[str, tuple[tuple[str, int, bool, bool], ...]]:
+    """Per node ``(name, size, time_varying, external)`` of its declared parameters (cached)."""
+    key = ("specs",)
+    if key not in graph._cache:
+        graph._cache[key] = {
+            n: tuple((s.name, s.size, s.time_varying, s.external) for s in p.param_specs())
+            for n, p in graph.nodes.items()
+        }
+    return graph._cache[key]
+
+
 def _node_kwargs(graph, params, controls) -> dict[str, dict[str, Tensor]]:
-    """Each node's keyword arguments: its params plus the external controls it declares."""
+    """Each node's keyword arguments: its params plus the external controls it declares.
+
+    Shapes are checked against the declarations; on a mismatch the node's own
+    ``check_params`` produces the message, prefixed with the node name.
+    """
     if not isinstance(params, Mapping):
         raise GraphError(
             f"params must be {{node: {{param: tensor}}}} (e.g. graph.split_params(raw)), "
@@ -60,22 +75,32 @@ def _node_kwargs(graph, params, controls) -> dict[str, dict[str, Tensor]]:
     unknown = [n for n in params if n not in graph.nodes]
     if unknown:
         raise GraphError(f"params given for unknown node(s) {unknown}; nodes: {list(graph.nodes)}")
-    controls = dict(controls or {})
+    controls = controls or {}
     out: dict[str, dict[str, Tensor]] = {}
-    for name, proc in graph.nodes.items():
-        kw = dict(params.get(name, {}))
-        for spec in proc.param_specs():
-            if spec.external and spec.name not in kw:
-                if spec.name not in controls:
+    for name, specs in _specs(graph).items():
+        given = params.get(name)
+        kw = dict(given) if given else {}
+        ok = len(kw) <= len(specs)
+        for pname, size, time_varying, external in specs:
+            v = kw.get(pname)
+            if v is None and external:
+                if pname not in controls:
                     raise GraphError(
-                        f"node {name!r} ({type(proc).__name__}) needs the external control "
-                        f"{spec.name!r}; pass render(..., controls={{{spec.name!r}: tensor}})"
+                        f"node {name!r} ({type(graph.nodes[name]).__name__}) needs the external "
+                        f"control {pname!r}; pass render(..., controls={{{pname!r}: tensor}})"
                     )
-                kw[spec.name] = controls[spec.name]
-        try:
-            proc.check_params(kw)
-        except (ValueError, TypeError) as err:
-            raise GraphError(f"node {name!r}: {err}") from err
+                v = kw[pname] = controls[pname]
+            if not (isinstance(v, Tensor) and v.dim() == (3 if time_varying else 2)
+                    and v.shape[-1] == size):
+                ok = False
+        if not ok or len(kw) != len(specs):
+            proc = graph.nodes[name]
+            try:
+                proc.check_params(kw)
+            except (ValueError, TypeError) as err:
+                raise GraphError(f"node {name!r}: {err}") from err
+            raise GraphError(f"node {name!r} ({type(proc).__name__}): parameters {sorted(kw)} do "
+                             f"not match the declaration {[s[0] for s in specs]}")
         out[name] = kw
     return out
 
@@ -117,9 +142,10 @@ def _call(name: str, proc, ins: list[Tensor], kw: dict, n_samples: int, batch: i
 
 
 def _signature(ins: list[Tensor], kw: dict) -> tuple:
+    """What must agree for nodes to be concatenated: shapes (past the batch axis) and dtypes."""
     return (
-        tuple((tuple(x.shape[1:]), x.dtype, x.device) for x in ins),
-        tuple(sorted((k, tuple(v.shape[1:]), v.dtype, v.device) for k, v in kw.items())),
+        tuple((x.shape[1:], x.dtype) for x in ins),
+        tuple((k, v.shape[1:], v.dtype) for k, v in kw.items()),
     )
 
 
@@ -237,10 +263,14 @@ def render_graph(
     class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
     for step in render_plan(graph, mode, class_of):
         node_ins = {n: [inlet(n, k) for k in range(graph.n_inlets(n))] for n in step}
-        subgroups: dict[tuple, list[str]] = {}
-        for n in step:
-            subgroups.setdefault(_signature(node_ins[n], kwargs[n]), []).append(n)
-        for group in subgroups.values():
+        if len(step) == 1:
+            groups = [step]
+        else:
+            subgroups: dict[tuple, list[str]] = {}
+            for n in step:
+                subgroups.setdefault(_signature(node_ins[n], kwargs[n]), []).append(n)
+            groups = list(subgroups.values())
+        for group in groups:
             procs = [graph.nodes[n] for n in group]
             if len(group) == 1:
                 n = group[0]

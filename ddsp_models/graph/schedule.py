@@ -55,11 +55,30 @@ def _same_buffers(a: Processor, b: Processor) -> bool:
 
 
 def batch_classes(graph: "ProcessorGraph") -> tuple[dict[str, int], dict[int, bool]]:
-    """Assign each node a batching class id.
+    """Assign each node a batching class id (cached until the graph or a buffer changes).
 
     Returns ``(class_of_node, stacked)`` where ``stacked[c]`` is True for a class whose nodes
     have different learnable weights (batchable only with ``vmap``).
     """
+    cached = graph._cache.get(("classes",))
+    current = _all_buffers(graph)
+    if cached is not None:
+        seen, result = cached
+        # buffers replaced (.to(), assignment) or edited in place invalidate the classes
+        if len(seen) == len(current) and all(
+            b is ref and b._version == version for b, (ref, version) in zip(current, seen)
+        ):
+            return result
+    result = _batch_classes(graph)
+    graph._cache[("classes",)] = ([(b, b._version) for b in current], result)
+    return result
+
+
+def _all_buffers(graph: "ProcessorGraph") -> list[torch.Tensor]:
+    return [b for p in graph.nodes.values() for b in p.buffers()]
+
+
+def _batch_classes(graph: "ProcessorGraph") -> tuple[dict[str, int], dict[int, bool]]:
     reps: list[tuple[Any, Processor, int]] = []  # (key, representative, class id)
     class_of: dict[str, int] = {}
     stacked: dict[int, bool] = {}
