@@ -15,7 +15,9 @@ Groups:
    (``signal.biquad`` coefficients + ``lfilter_via_fsm``, approximate);
 3. 6-band parametric EQ (low shelf, 4 peaks, high shelf): ``effects.ParametricEQ(n_peaks=4)``
    vs GRAFX ``ParametricEqualizer(num_filters=6)`` and dasp ``functional.parametric_eq``;
-4. compressors: ``benchmarks/iir_dynamics.py:run()`` when that file exists (dynamics helper).
+4. time-varying lowpass biquad: ``Biquad(time_varying=True)`` (TPT SVF) vs per-sample
+   direct form I by our ``lfilter`` and by ``torchlpc`` (GRAFX and dasp have none);
+5. compressors: ``benchmarks/iir_dynamics.py:run()`` when that file exists (dynamics helper).
 
 GRAFX imports torchaudio (unusable here: its wheels are tied to one CUDA build of torch).
 This script installs a minimal fake ``torchaudio`` into ``sys.modules`` *for this process
@@ -199,6 +201,47 @@ def peq_entries(batch, n, grafx_ok):
 
 
 # --------------------------------------------------------------------------------------
+# Group 4: time-varying lowpass biquad (cutoff and Q per frame)
+# --------------------------------------------------------------------------------------
+
+
+def tv_biquad_entries(batch, n):
+    from ddsp_models.core import biquad_coefficients, fir_filter, lfilter, upsample_linear
+    from ddsp_models.effects import Biquad
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(batch, 1, n, generator=g).requires_grad_()
+    frames = n // 256
+    cutoff = (500 * 2 ** (2 * torch.rand(batch, frames, 1, generator=g))).requires_grad_()
+    q = (0.5 + 4 * torch.rand(batch, frames, 1, generator=g)).requires_grad_()
+    tpt = Biquad(SR, "lowpass", time_varying=True)
+
+    def coefficients():
+        return biquad_coefficients("lowpass", upsample_linear(cutoff, n)[..., 0],
+                                   upsample_linear(q, n)[..., 0], 0.0, SR)
+
+    def df1():
+        b, a = coefficients()
+        return lfilter(x[:, 0], b, a).square().mean()
+
+    out = [
+        ("ours Biquad(time_varying) (TPT SVF)", lambda: tpt(x, cutoff_hz=cutoff, q=q).square().mean(), [x, cutoff, q]),
+        ("ours lfilter, per-sample DF-I", df1, [x, cutoff, q]),
+    ]
+    try:
+        import torchlpc
+
+        def lpc():
+            b, a = coefficients()
+            return torchlpc.sample_wise_lpc(fir_filter(x[:, 0], b), a[..., 1:]).square().mean()
+
+        out.append(("torchlpc sample_wise_lpc, per-sample DF-I (FIR by torch)", lpc, [x, cutoff, q]))
+    except ImportError as e:
+        print(f"torchlpc skipped: {e}")
+    return out
+
+
+# --------------------------------------------------------------------------------------
 
 
 def time_group(title, entries, repeats, reference):
@@ -259,6 +302,11 @@ def main(argv=None):
                ref_kind("ours Biquad"))
     time_group("Parametric EQ, 6 bands", peq_entries(args.batch, n, grafx_ok), args.repeats,
                ref_kind("ours ParametricEQ"))
+
+    time_group("Time-varying lowpass biquad, cutoff and Q per 256-sample frame (no GRAFX/dasp "
+               "equivalent; DF-I rows are the same filter in a structure that is not bounded "
+               "under fast modulation)", tv_biquad_entries(args.batch, n), args.repeats,
+               lambda name: "ours Biquad(time_varying) (TPT SVF)")
 
     dyn = pathlib.Path(__file__).with_name("iir_dynamics.py")
     if dyn.exists():

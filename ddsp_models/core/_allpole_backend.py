@@ -31,6 +31,7 @@ __all__ = [
     "uses_numba",
     "run_df1",
     "run_df1_adjoint",
+    "run_linear_recurrence_adjoint",
 ]
 
 _KERNELS = None  # {name: (serial, parallel)} once compiled, False if numba is missing
@@ -147,6 +148,24 @@ def _compile():
                 for i in range(order):
                     ga[r, 0, i] = acc_a[i]
 
+    def ss_adjoint_kernel(g, m, s0, s, lam, gm, need_m):
+        # Reverse pass of s[n] = m[n] s[n-1] + u[n]: lam[n] = g[n] + m[n+1]^T lam[n+1];
+        # grad_m[n] = lam[n] s[n-1]^T (s[-1] = s0). g, s, lam (R, L, N); m, gm (R, L, N, N).
+        n_rows, length, order = g.shape
+        for r in numba.prange(n_rows):
+            for n in range(length - 1, -1, -1):
+                for i in range(order):
+                    acc = g[r, n, i]
+                    if n + 1 < length:
+                        for j in range(order):
+                            acc += m[r, n + 1, j, i] * lam[r, n + 1, j]
+                    lam[r, n, i] = acc
+                if need_m:
+                    for i in range(order):
+                        for j in range(order):
+                            prev = s[r, n - 1, j] if n > 0 else s0[r, j]
+                            gm[r, n, i, j] = lam[r, n, i] * prev
+
     def both(fn):
         # Threads pay off only for big batches: a parallel launch costs ~0.1-20 ms. The
         # parallel twin gets its own name so that both live in numba's on-disk cache.
@@ -164,6 +183,7 @@ def _compile():
         "ss": both(ss_kernel),
         "df1": both(df1_kernel),
         "df1_adjoint": both(df1_adjoint_kernel),
+        "ss_adjoint": both(ss_adjoint_kernel),
     }
     return _KERNELS
 
@@ -336,3 +356,19 @@ def run_df1_adjoint(
         lam.numpy(), gx.numpy(), gb.numpy(), ga.numpy(), bool(need_b), bool(need_a),
     )
     return lam, gx, gb, ga
+
+
+def run_linear_recurrence_adjoint(
+    g: Tensor, m: Tensor, s0: Tensor, s: Tensor, need_m: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Exact adjoint of :func:`run_linear_recurrence` on CPU (numba), in one reverse pass.
+
+    Returns ``(lam, grad_m)``: ``lam`` ``(R, L, N)`` is the gradient w.r.t. ``u``; ``grad_m``
+    ``(R, L, N, N)`` (None unless ``need_m``)."""
+    rows, length, order = g.shape
+    dtype = g.dtype
+    lam = torch.empty(rows, length, order, dtype=dtype)
+    gm = torch.empty(rows, length, order, order, dtype=dtype) if need_m else torch.empty(1, 1, 1, 1, dtype=dtype)
+    kernel = _pick("ss_adjoint", rows, length)
+    kernel(_np(g, dtype), _np(m, dtype), _np(s0, dtype), _np(s, dtype), lam.numpy(), gm.numpy(), bool(need_m))
+    return lam, (gm if need_m else None)

@@ -32,6 +32,7 @@ from ._allpole_backend import (
     run_df1,
     run_df1_adjoint,
     run_linear_recurrence,
+    run_linear_recurrence_adjoint,
     uses_numba,
 )
 
@@ -214,6 +215,12 @@ class _LinearRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s):
         m, s0, s = ctx.saved_tensors
+        if not torch.is_grad_enabled() and uses_numba(grad_s, ctx.backend):
+            lam, grad_m = run_linear_recurrence_adjoint(grad_s, m, s0, s, ctx.needs_input_grad[0])
+            grad_s0 = None
+            if ctx.needs_input_grad[2]:
+                grad_s0 = (m[:, 0].transpose(-1, -2).to(lam.dtype) @ lam[:, 0, :, None])[..., 0]
+            return grad_m, (lam if ctx.needs_input_grad[1] else None), grad_s0, None
         # Adjoint: lam[n] = g[n] + m[n+1]^T lam[n+1] -- the same recursion backwards in time.
         m_adj = torch.cat([m[:, 1:].transpose(-1, -2), torch.zeros_like(m[:, :1])], dim=1)
         lam = _LinearRecurrence.apply(
