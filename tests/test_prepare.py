@@ -282,3 +282,26 @@ def test_render_recipe_end_to_end(tmp_path):
     assert total >= 12 and all(sf.info(str(w)).samplerate == 16000 for w in wavs)
     x, _ = sf.read(str(wavs[0]))
     assert np.abs(x).max() > 0.01
+
+
+def test_prepare_cli_with_real_features(tmp_path):
+    """`ddsp prepare` end to end with the real loader, YIN and A-weighted loudness."""
+    from ddsp_models.cli import main
+
+    d = tmp_path / "in"
+    d.mkdir()
+    t = np.arange(int(1.5 * 22050)) / 22050
+    sf.write(d / "tone.ogg", 0.5 * np.sin(2 * np.pi * 330 * t), 22050)
+    out = tmp_path / "out"
+    assert main(["prepare", str(d), "-o", str(out), "--f0", "yin", "--example-seconds", "1",
+                 "--hop-seconds", "0.5", "--quiet"]) == 0
+    ds = ShardDataset(out)
+    assert len(ds) == 2 and ds.manifest["f0_method"] == "yin"
+    item = ds[0]
+    conf = item["f0_confidence"][:, 0]
+    f0 = item["f0_hz"][:, 0][conf > 0.5]
+    assert len(f0) > 200 and torch.allclose(f0.median(), torch.tensor(330.0), rtol=0.01)
+    louder = ds[0]["loudness_db"][50:200].mean()
+    assert louder > -40  # a -6 dBFS tone is loud
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["pitch_midi"]["quantiles"][50] == pytest.approx(12 * np.log2(330 / 440) + 69, abs=0.2)
