@@ -83,16 +83,18 @@ def _viterbi_numpy(log_e, log_a):
     return path[::-1]
 
 
-@given(seed=st.integers(0, 2**31 - 1), width=st.integers(1, 4))
-def test_viterbi_matches_slow_numpy(seed, width):
+@given(seed=st.integers(0, 2**31 - 1), width=st.integers(1, 4), jump=st.sampled_from([0.0, 1e-3, 0.1]))
+def test_viterbi_matches_slow_numpy(seed, width, jump):
     rng = np.random.default_rng(seed)
     s, t = 17, 12
-    post = rng.random((2, t, s)) + 1e-3
+    post = rng.random((2, t, s)) ** 4 + 1e-3  # peaky, so jumps sometimes win
     post /= post.sum(-1, keepdims=True)
-    a = triangular_transition(s, width)
+    a = triangular_transition(s, width, jump_prob=jump)
     with np.errstate(divide="ignore"):
         log_a = np.log(a.numpy())
-    got = viterbi_banded(torch.from_numpy(np.log(post)), band_from_matrix(a, width))
+    floor = jump / s
+    band = band_from_matrix(a, width, floor=floor)
+    got = viterbi_banded(torch.from_numpy(np.log(post)), band, log_jump=math.log(floor) if jump else None)
     for b in range(2):
         assert got[b].tolist() == _viterbi_numpy(np.log(post[b]), log_a)
 
@@ -106,6 +108,23 @@ def test_viterbi_smooths_an_outlier():
     path = viterbi_banded(post.log(), band_from_matrix(triangular_transition(s, 5), 5))
     assert path.tolist() == [[20] * t]
     assert post.argmax(-1)[0, 4] == 50
+
+
+def test_viterbi_jump_follows_a_sustained_leap_but_not_a_blip():
+    s, t, w = 60, 12, 3
+    a = triangular_transition(s, w, jump_prob=1e-3)
+    band = band_from_matrix(a, w, floor=1e-3 / s)
+    post = torch.full((1, t, s), 0.001)
+    post[0, :6, 10] = 0.9
+    post[0, 6:, 40] = 0.9  # a leap of 30 states, held
+    path = viterbi_banded(post.log(), band, log_jump=math.log(1e-3 / s))
+    assert path.tolist() == [[10] * 6 + [40] * 6]
+    no_jump = viterbi_banded(post.log(), band_from_matrix(triangular_transition(s, w), w))
+    assert no_jump.tolist() != path.tolist()  # without jumps the path can only glide
+    blip = torch.full((1, t, s), 0.001)
+    blip[0, :, 10] = 0.9
+    blip[0, 5, 10], blip[0, 5, 40] = 0.2, 0.9
+    assert viterbi_banded(blip.log(), band, log_jump=math.log(1e-3 / s)).tolist() == [[10] * t]
 
 
 def test_band_from_matrix_rejects_wide_matrix():

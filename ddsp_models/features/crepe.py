@@ -131,13 +131,21 @@ def crepe_activations(
     return acts, stds
 
 
-_BAND_CACHE: dict[int, Tensor] = {}
+_BAND_CACHE: dict[tuple[int, float], Tensor] = {}
+
+#: Total probability of a jump beyond ±11 bins between frames (a new note). Without it the
+#: path could move at most 220 cents per frame and would glide for several frames after an
+#: octave leap; Viterbi is global, so a real leap is taken at the right frame while an
+#: isolated one-frame octave error (two jumps) is still rejected.
+JUMP_PROB = 1e-3
 
 
-def _crepe_log_band(width: int = 11) -> Tensor:
-    if width not in _BAND_CACHE:
-        _BAND_CACHE[width] = band_from_matrix(triangular_transition(CREPE_N_BINS, width), width)
-    return _BAND_CACHE[width]
+def _crepe_log_band(width: int = 11, jump_prob: float = JUMP_PROB) -> Tensor:
+    key = (width, jump_prob)
+    if key not in _BAND_CACHE:
+        a = triangular_transition(CREPE_N_BINS, width, jump_prob)
+        _BAND_CACHE[key] = band_from_matrix(a, width, floor=jump_prob / CREPE_N_BINS)
+    return _BAND_CACHE[key]
 
 
 def decode_activations(activations: Tensor, viterbi: bool = True) -> tuple[Tensor, Tensor]:
@@ -153,7 +161,8 @@ def decode_activations(activations: Tensor, viterbi: bool = True) -> tuple[Tenso
     if viterbi:
         p = a.clamp_min(1e-12)
         log_e = torch.log(p / p.sum(dim=-1, keepdim=True))
-        centre = viterbi_banded(log_e, _crepe_log_band()).to(a.device)
+        log_jump = math.log(JUMP_PROB / CREPE_N_BINS)
+        centre = viterbi_banded(log_e, _crepe_log_band(), log_jump=log_jump).to(a.device)
     else:
         centre = a.argmax(dim=-1)
     offsets = torch.arange(-4, 5, device=a.device)

@@ -1,9 +1,10 @@
 """Viterbi decoding of a state posteriorgram with a banded (local) transition matrix.
 
-Pitch trackers move by small steps between frames, so the transition from state ``i`` to
-``j`` is non-zero only for ``|i - j| <= width``. Each time step then costs
-``O(states * (2 * width + 1))`` instead of ``O(states ** 2)``; the loop runs over time only,
-vectorised over batch and states.
+Pitch moves by small steps between frames, so the transition from state ``i`` to ``j`` is
+large only for ``|i - j| <= width``. Optionally every other transition ("jump", e.g. a new
+note an octave away) gets one small probability; its best candidate is simply the best
+previous state, so each time step still costs ``O(states * (2 * width + 1))`` instead of
+``O(states ** 2)``. The loop runs over time only, vectorised over batch and states.
 """
 
 from __future__ import annotations
@@ -15,30 +16,39 @@ from torch import Tensor
 __all__ = ["viterbi_banded", "triangular_transition", "band_from_matrix"]
 
 
-def triangular_transition(n_states: int, width: int = 11, dtype=torch.float64) -> Tensor:
+def triangular_transition(
+    n_states: int, width: int = 11, jump_prob: float = 0.0, dtype=torch.float64
+) -> Tensor:
     """CREPE's transition matrix: ``A[i, j] ∝ max(width + 1 - |i - j|, 0)``, rows sum to one.
+
+    With ``jump_prob > 0``, ``A = (1 - jump_prob) * A + jump_prob / n_states`` (every state
+    reachable, as magenta/ddsp's CREPE HMM allows with its small transition floor).
 
     Returns:
         ``(n_states, n_states)`` probabilities.
     """
     i = torch.arange(n_states, dtype=dtype)
     a = (width + 1 - (i[:, None] - i[None, :]).abs()).clamp_min(0)
-    return a / a.sum(dim=1, keepdim=True)
+    a = a / a.sum(dim=1, keepdim=True)
+    return (1.0 - jump_prob) * a + jump_prob / n_states
 
 
-def band_from_matrix(transition: Tensor, width: int) -> Tensor:
+def band_from_matrix(transition: Tensor, width: int, floor: float = 0.0) -> Tensor:
     """Log of a banded transition matrix as ``(n_states, 2 * width + 1)``.
 
     Entry ``[j, width + d]`` is ``log A[j + d, j]`` (from state ``j + d`` to ``j``), ``-inf``
-    outside the matrix or where ``A`` is zero. Entries of ``A`` outside the band must be zero.
+    outside the matrix or where ``A`` is zero. Entries of ``A`` outside the band must equal
+    ``floor`` (pass ``log(floor)`` as ``log_jump`` to :func:`viterbi_banded`).
     """
     s = transition.shape[0]
     if transition.shape != (s, s):
         raise ValueError(f"transition must be square, got {tuple(transition.shape)}")
     i = torch.arange(s)
     off = (i[:, None] - i[None, :]).abs() > width
-    if bool((transition[off] != 0).any()):
-        raise ValueError(f"transition has non-zero entries farther than width={width} from the diagonal")
+    if not torch.allclose(transition[off], torch.full_like(transition[off], floor), rtol=1e-9, atol=0):
+        raise ValueError(
+            f"transition has entries other than floor={floor} farther than width={width} from the diagonal"
+        )
     d = torch.arange(-width, width + 1)
     src = i[:, None] + d[None, :]  # (S, 2w+1): state we come from
     valid = (src >= 0) & (src < s)
@@ -52,6 +62,7 @@ def viterbi_banded(
     log_emission: Tensor,
     log_band: Tensor,
     log_prior: Tensor | None = None,
+    log_jump: float | None = None,
 ) -> Tensor:
     """Most likely state path.
 
@@ -59,6 +70,8 @@ def viterbi_banded(
         log_emission: ``(batch, frames, states)`` log-likelihood of each frame in each state.
         log_band: ``(states, 2 * width + 1)`` from :func:`band_from_matrix`.
         log_prior: ``(states,)`` log initial probabilities; uniform if None.
+        log_jump: log probability of each transition outside the band (None: impossible).
+            It must not exceed the band's entries.
 
     Returns:
         ``(batch, frames)`` int64 state indices.
@@ -79,7 +92,14 @@ def viterbi_banded(
         padded = F.pad(score, (w, w), value=-torch.inf)
         cand = padded.unfold(1, 2 * w + 1, 1) + band
         best, arg = cand.max(dim=2)
-        back[:, k] = (j + arg - w).to(back.dtype)
+        src = j + arg - w
+        if log_jump is not None:
+            top, top_arg = score.max(dim=1, keepdim=True)
+            jump = top + log_jump
+            take = jump > best
+            best = torch.where(take, jump, best)
+            src = torch.where(take, top_arg, src)
+        back[:, k] = src.to(back.dtype)
         score = best + e[:, k]
     path = torch.empty(b, t, dtype=torch.int64)
     path[:, -1] = score.argmax(dim=1)
