@@ -106,3 +106,20 @@ def test_bad_input_errors():
         MultiResolutionSpectralLoss(loudness_weight=1.0)
     with pytest.raises(ValueError, match="overlap"):
         MultiResolutionSpectralLoss(overlap=1.0)
+
+
+def test_loudness_term_adds_weighted_loudness_l1():
+    from ddsp_models.features import compute_loudness
+
+    torch.manual_seed(2)
+    t = torch.arange(16000) / 16000
+    y = (0.5 * torch.sin(2 * math.pi * 440 * t))[None, None]
+    x = (0.1 * torch.sin(2 * math.pi * 440 * t))[None, None].requires_grad_(True)
+    base = MultiResolutionSpectralLoss()(x, y)
+    with_ld = MultiResolutionSpectralLoss(loudness_weight=0.5, sample_rate=16000, frame_rate=250)
+    got = with_ld(x, y)
+    ld = (compute_loudness(x[:, 0], 16000, 250) - compute_loudness(y[:, 0], 16000, 250)).abs().mean()
+    assert got.item() == pytest.approx(base.item() + 0.5 * ld.item(), rel=1e-5)
+    assert ld.item() == pytest.approx(20 * math.log10(5), abs=0.5)  # 5x quieter ≈ 14 dB
+    got.backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
