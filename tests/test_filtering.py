@@ -106,9 +106,9 @@ def test_frequency_filter_time_invariant_matches_scipy_reference():
 
 
 def test_frequency_filter_gradcheck():
-    x = torch.randn(1, 40, dtype=torch.float64, requires_grad=True)
-    mags = torch.rand(1, 4, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(frequency_filter, (x, mags))
+    x = torch.randn(1, 30, dtype=torch.float64, requires_grad=True)
+    mags = torch.rand(1, 3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(frequency_filter, (x, mags), fast_mode=True)
 
 
 def test_fft_convolve_errors():

@@ -52,7 +52,7 @@ def test_harmonic_200_harmonics_no_alias_above_minus_60_db():
 
 
 def test_harmonic_ten_minutes_keeps_phase():
-    sr, f0, minutes = 8000, 441.375, 10  # f0 exact in float32
+    sr, f0, minutes = 4000, 441.375, 10  # f0 exact in float32
     n = minutes * 60 * sr
     t = n // 64
     synth = Harmonic(sr, n_harmonics=1)
@@ -183,7 +183,7 @@ def test_gradcheck_reaches_every_parameter(make):
     def fn(*vals):
         return synth(**dict(zip(names, vals)), n_samples=n, **extra)
 
-    assert torch.autograd.gradcheck(fn, tuple(leaves))
+    assert torch.autograd.gradcheck(fn, tuple(leaves), fast_mode=True)
     for p in synth.parameters():  # learnable weights (wavetables) receive gradients too
         fn(*leaves).sum().backward()
         assert p.grad is not None and p.grad.abs().sum() > 0

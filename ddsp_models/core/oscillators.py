@@ -304,8 +304,8 @@ def harmonic_synthesis(
         n_samples: output length (``hop = n_samples // frames``).
         sample_rate: Hz.
         phase_method: ``"float64"`` or ``"chunked"`` (see :func:`angular_cumsum`).
-        block_frames: frames per chunk of the kernel (default: about 16k samples per chunk;
-            larger chunks mean fewer, bigger tensor ops).
+        block_frames: frames per chunk of the kernel (default: about 2M intermediate values,
+            8 MB in float32, per chunk; larger chunks mean fewer, bigger tensor ops).
 
     Returns:
         ``(batch, n_samples)`` audio.
@@ -335,7 +335,9 @@ def harmonic_synthesis(
     amps = amps.to(dtype)
     amps = torch.cat([amps, amps[:, -1:].expand(b, nb + 1 - t, k)], dim=1)
     if block_frames is None:
-        block_frames = max(1, (1 << 14) // max(1, b * hop))
+        j, m = _split_harmonics(k)
+        floats_per_sample = 2 * (j + m) + 8 * m + 4  # intermediates of one chunk
+        block_frames = max(1, (1 << 21) // (b * hop * floats_per_sample))
     out = _HarmonicBank.apply(phase, amps, hop, int(block_frames))
     return out[:, :n_samples]
 
