@@ -16,6 +16,7 @@ This module holds the structure and its validation; the flat parameter layout li
 
 from __future__ import annotations
 
+import heapq
 import keyword
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +154,7 @@ class ProcessorGraph(nn.Module):
                     f"got outlet={outlet}"
                 )
         edge = Edge(src, dst, inlet, outlet)
-        if edge in self.edges:
+        if edge in self._adjacency()[2].get((dst, inlet), ()):
             raise GraphError(f"edge {edge} already exists (node {dst!r})")
         if src == dst:
             raise GraphError(f"edge {edge} connects node {src!r} to itself (a cycle)")
@@ -163,7 +164,7 @@ class ProcessorGraph(nn.Module):
                 f"edge {edge} would close a cycle through node {src!r}: "
                 + " -> ".join([*path, src, dst])
             )
-        self.edges.append(edge)
+        self._add_edge(edge)
         self._changed()
         return self
 
@@ -173,6 +174,7 @@ class ProcessorGraph(nn.Module):
             raise GraphError(f"unknown node {name!r}; nodes: {list(self.nodes)}")
         del self.nodes[name]
         self.edges = [e for e in self.edges if name not in (e.src, e.dst)]
+        self.__dict__.pop("_adj", None)
         self._changed()
         return self
 
@@ -189,14 +191,39 @@ class ProcessorGraph(nn.Module):
             return 0
         return int(self.nodes[name].n_inputs)
 
+    def _adjacency(self) -> tuple[dict, dict, dict]:
+        """``(successors, predecessors, edges by (dst, inlet))``, kept up to date by
+        ``connect``/``remove`` and rebuilt from ``self.edges`` if that list was edited by hand."""
+        adj = self.__dict__.get("_adj")
+        if adj is None or adj[3] != len(self.edges):
+            succ: dict[str, dict[str, None]] = {}
+            pred: dict[str, dict[str, None]] = {}
+            into: dict[tuple[str, int], list[Edge]] = {}
+            for e in self.edges:
+                succ.setdefault(e.src, {})[e.dst] = None
+                pred.setdefault(e.dst, {})[e.src] = None
+                into.setdefault((e.dst, e.inlet), []).append(e)
+            adj = self.__dict__["_adj"] = (succ, pred, into, len(self.edges))
+        return adj[:3]
+
+    def _add_edge(self, e: Edge) -> None:
+        succ, pred, into = self._adjacency()
+        self.edges.append(e)
+        succ.setdefault(e.src, {})[e.dst] = None
+        pred.setdefault(e.dst, {})[e.src] = None
+        into.setdefault((e.dst, e.inlet), []).append(e)
+        self.__dict__["_adj"] = (succ, pred, into, len(self.edges))
+
     def edges_into(self, name: str, inlet: int | None = None) -> list[Edge]:
-        return [e for e in self.edges if e.dst == name and (inlet is None or e.inlet == inlet)]
+        if inlet is not None:
+            return list(self._adjacency()[2].get((name, inlet), []))
+        return [e for e in self.edges if e.dst == name]
 
     def successors(self, name: str) -> list[str]:
-        return list(dict.fromkeys(e.dst for e in self.edges if e.src == name))
+        return list(self._adjacency()[0].get(name, ()))
 
     def predecessors(self, name: str) -> list[str]:
-        return list(dict.fromkeys(e.src for e in self.edges if e.dst == name))
+        return list(self._adjacency()[1].get(name, ()))
 
     def _path(self, start: str, goal: str) -> list[str] | None:
         """A list of nodes from ``start`` to ``goal`` along edges (excluding goal), or None."""
@@ -219,20 +246,21 @@ class ProcessorGraph(nn.Module):
         """Processor nodes in an order where every node follows its sources (stable: ties keep
         insertion order). Raises :class:`GraphError` naming the nodes on a cycle."""
         names = list(self.nodes)
-        indeg = {n: 0 for n in names}
-        for e in self.edges:
-            if e.dst in indeg and e.src != IN:
-                indeg[e.dst] += 1
-        order, ready = [], [n for n in names if indeg[n] == 0]
+        rank = {n: i for i, n in enumerate(names)}
+        succ, pred, _ = self._adjacency()
+        # distinct processor sources of each node
+        indeg = {n: sum(1 for p in pred.get(n, ()) if p != IN) for n in names}
+        order: list[str] = []
+        ready = [rank[n] for n in names if indeg[n] == 0]  # a heap: insertion order breaks ties
+        heapq.heapify(ready)
         while ready:
-            n = ready.pop(0)
+            n = names[heapq.heappop(ready)]
             order.append(n)
-            for e in self.edges:
-                if e.src == n and e.dst in indeg:
-                    indeg[e.dst] -= 1
-                    if indeg[e.dst] == 0:
-                        ready.append(e.dst)
-            ready.sort(key=names.index)
+            for dst in succ.get(n, ()):
+                if dst in indeg:
+                    indeg[dst] -= 1
+                    if indeg[dst] == 0:
+                        heapq.heappush(ready, rank[dst])
         if len(order) < len(names):
             stuck = [n for n in names if n not in order]
             raise GraphError(f"the graph has a cycle through node(s) {stuck}")

@@ -78,22 +78,25 @@ def _node_kwargs(graph, params, controls) -> dict[str, dict[str, Tensor]]:
     controls = controls or {}
     out: dict[str, dict[str, Tensor]] = {}
     for name, specs in _specs(graph).items():
-        given = params.get(name)
-        kw = dict(given) if given else {}
-        ok = len(kw) <= len(specs)
+        given = params.get(name) or {}
+        kw: dict[str, Tensor] = {}  # in declaration order, so nodes' keywords line up
+        ok = len(given) <= len(specs)
         for pname, size, time_varying, external in specs:
-            v = kw.get(pname)
+            v = given.get(pname)
             if v is None and external:
                 if pname not in controls:
                     raise GraphError(
                         f"node {name!r} ({type(graph.nodes[name]).__name__}) needs the external "
                         f"control {pname!r}; pass render(..., controls={{{pname!r}: tensor}})"
                     )
-                v = kw[pname] = controls[pname]
+                v = controls[pname]
+            if v is not None:
+                kw[pname] = v
             if not (isinstance(v, Tensor) and v.dim() == (3 if time_varying else 2)
                     and v.shape[-1] == size):
                 ok = False
         if not ok or len(kw) != len(specs):
+            kw = {**given, **kw}
             proc = graph.nodes[name]
             try:
                 proc.check_params(kw)
@@ -256,8 +259,7 @@ def render_graph(
             if e.src != IN:
                 uses[e.src] -= 1
                 if uses[e.src] == 0 and e.src in produced:
-                    # keep the tensor referenced by `total`/the graph of autograd only
-                    del produced[e.src]
+                    del produced[e.src]  # last reader: free the output early
         return total
 
     class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
