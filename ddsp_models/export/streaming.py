@@ -120,7 +120,9 @@ def _mul32(x: Tensor, c: int) -> Tensor:
 
 
 def _shr(x: Tensor, k: int) -> Tensor:
-    return torch.div(x, 1 << k, rounding_mode="floor")
+    # exact: x < 2**53 and a division by a power of two is exact in float64 (ONNX runtimes
+    # were seen to round int64 floor-division through float32)
+    return torch.floor(x.to(torch.float64) / float(1 << k)).to(torch.int64)
 
 
 def _hash32(x: Tensor) -> Tensor:
