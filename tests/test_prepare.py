@@ -305,3 +305,17 @@ def test_prepare_cli_with_real_features(tmp_path):
     assert louder > -40  # a -6 dBFS tone is loud
     stats = json.loads((out / "stats.json").read_text())
     assert stats["pitch_midi"]["quantiles"][50] == pytest.approx(12 * np.log2(330 / 440) + 69, abs=0.2)
+
+
+@pytest.mark.slow  # spawns two processes that import torch: ~15 s idle, much more on a busy machine
+def test_workers_give_the_same_shards(audio_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    kw = dict(progress=False, f0_fn=stub_f0, loudness_fn=stub_loudness, log=lambda m: None)
+    a = prepare_dataset(audio_dir, tmp_path / "serial", PrepareConfig(**CFG), workers=0, **kw)
+    b = prepare_dataset(audio_dir, tmp_path / "parallel", PrepareConfig(**CFG), workers=2, **kw)
+    assert a["shards"] == b["shards"] and a["skipped"] == b["skipped"]
+    for s in a["shards"]:
+        ta = load_file(str(tmp_path / "serial" / s["file"]))
+        tb = load_file(str(tmp_path / "parallel" / s["file"]))
+        assert all(torch.equal(ta[k], tb[k]) for k in ta)
