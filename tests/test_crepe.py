@@ -144,11 +144,25 @@ def test_chunking_does_not_change_results():
     torch.testing.assert_close(a1, a2, atol=2e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("capacity", ["tiny", "full"])
+def test_shared_first_layer_equals_per_frame_network(capacity):
+    """The first layer computed once per signal (crepe_shared) gives the per-frame result,
+    including frames next to near-silence (per-frame normalisation) and at the signal ends."""
+    g = torch.Generator().manual_seed(0)
+    x = 0.3 * torch.randn(2, 4000, generator=g)
+    x[0, 1500:2600] *= 1e-3
+    n = 4000 // 160 if capacity == "tiny" else 8
+    a_shared, s1 = crepe_activations(x, n, 160.0, capacity, batch_size=9)
+    a_plain, s2 = crepe_activations(x, n, 160.0, capacity, shared_first_layer=False)
+    torch.testing.assert_close(a_shared, a_plain, atol=5e-5, rtol=1e-4)
+    torch.testing.assert_close(s1, s2)
+
+
 def test_fractional_hop_gathers_the_same_frames_as_unfold():
     """At 44.1 kHz / 441 fps the 16 kHz hop is 36.28 samples: frames are gathered at rounded
     centres. With a whole hop both routes must give identical activations."""
     x = tone(440.0, 16000, 0.2)[None]
-    a_unfold, _ = crepe_activations(x, 20, 160.0, "tiny")
+    a_unfold, _ = crepe_activations(x, 20, 160.0, "tiny", shared_first_layer=False)
     a_gather, _ = crepe_activations(x, 20, 160.0 + 1e-7, "tiny")  # forces the gather route
     torch.testing.assert_close(a_unfold, a_gather)
     f0, _ = compute_f0(tone(440.0, 44100, 0.2), 44100, 441, method="crepe-tiny")

@@ -5,6 +5,8 @@ sample positions, normalises each frame (zero mean, unit standard deviation, as 
 was trained), and runs :class:`~ddsp_models.features.crepe_net.CrepeNet` over them in batches
 of ``batch_size`` frames, so memory stays bounded for long files. Frames come from
 ``unfold`` views (no Python loop over frames); the network runs under ``inference_mode``.
+With a hop that is a multiple of 4 samples the first layer is shared between overlapping
+frames (:mod:`~ddsp_models.features.crepe_shared`).
 
 :func:`decode_activations` turns the ``(batch, frames, 360)`` activations into f0: the pitch
 bin is the argmax, or the Viterbi path when ``viterbi=True``; f0 is the activation-weighted
@@ -26,6 +28,7 @@ from .crepe_net import (
     CREPE_N_BINS,
     load_crepe,
 )
+from .crepe_shared import first_block_shared, segment_for_frames
 from .framing import frame_at_centres, frame_centred
 from .viterbi import band_from_matrix, triangular_transition, viterbi_banded
 
@@ -74,6 +77,7 @@ def crepe_activations(
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
+    shared_first_layer: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """CREPE bin activations for frames centred on ``round(t * hop_16k)``, ``t < n_frames``.
 
@@ -85,6 +89,9 @@ def crepe_activations(
         batch_size: frames per network call (default: 512 tiny / 128 full on CPU, 2048 on GPU).
         device: where the network runs (default: the audio's device).
         progress: show a tqdm progress bar.
+        shared_first_layer: compute the first (strided) layer once per signal instead of once
+            per frame (:mod:`~ddsp_models.features.crepe_shared`; same result up to float
+            rounding) when the hop is a whole multiple of 4 samples (100, 200, 250 frames/s...).
 
     Returns:
         ``activations (batch, n_frames, 360)`` float32 in [0, 1], and ``frame_std
@@ -99,6 +106,7 @@ def crepe_activations(
     acts = torch.empty(b, n_frames, CREPE_N_BINS, device=device)
     stds = torch.empty(b, n_frames, device=device)
     whole = abs(hop_16k - round(hop_16k)) < 1e-9
+    shared = shared_first_layer and whole and int(round(hop_16k)) % 4 == 0
     # Frames of all batch items go through the network together, ``batch_size`` at a time:
     # chunks span ``per`` frames of each of ``rows`` items.
     per = max(1, batch_size // b)
@@ -114,6 +122,14 @@ def crepe_activations(
             nr = xr.shape[0]
             for t0 in range(0, n_frames, per):
                 n = min(per, n_frames - t0)
+                if shared:
+                    hop = int(round(hop_16k))
+                    h1, std = first_block_shared(net, segment_for_frames(xr, hop, t0, n), n, hop)
+                    acts[r0 : r0 + nr, t0 : t0 + n] = net.head(h1).reshape(nr, n, CREPE_N_BINS)
+                    stds[r0 : r0 + nr, t0 : t0 + n] = std
+                    if bar is not None:
+                        bar.update(nr * n)
+                    continue
                 if whole:
                     frames = frame_centred(xr, CREPE_FRAME_SIZE, int(round(hop_16k)), n, t0)
                 else:
