@@ -109,20 +109,21 @@ def _node_kwargs(graph, params, controls) -> dict[str, dict[str, Tensor]]:
 
 
 def _batch_size(kwargs, inputs) -> int | None:
-    sizes: dict[str, int] = {}
-    for k, x in enumerate(inputs):
-        sizes[f"'in'[{k}]"] = x.shape[0]
-    for name, kw in kwargs.items():
-        for p, v in kw.items():
-            sizes[f"{name}.{p}"] = v.shape[0]
-    if len(set(sizes.values())) > 1:
-        first = next(iter(sizes.items()))
-        bad = next((k, v) for k, v in sizes.items() if v != first[1])
-        raise GraphError(
-            f"batch size mismatch: {first[0]} has batch {first[1]} but {bad[0]} has {bad[1]} "
-            f"(node {bad[0].split('.')[0]})"
-        )
-    return next(iter(sizes.values()), None)
+    """The common batch size of inputs and parameters; a mismatch names the first offender."""
+    sizes = {x.shape[0] for x in inputs}
+    for kw in kwargs.values():
+        for v in kw.values():
+            sizes.add(v.shape[0])
+    if len(sizes) <= 1:
+        return next(iter(sizes), None)
+    named = [(f"'in'[{k}]", x.shape[0]) for k, x in enumerate(inputs)]
+    named += [(f"{n}.{p}", v.shape[0]) for n, kw in kwargs.items() for p, v in kw.items()]
+    first = named[0]
+    bad = next(item for item in named if item[1] != first[1])
+    raise GraphError(
+        f"batch size mismatch: {first[0]} has batch {first[1]} but {bad[0]} has {bad[1]} "
+        f"(node {bad[0].split('.')[0]})"
+    )
 
 
 def _call(name: str, proc, ins: list[Tensor], kw: dict, n_samples: int, batch: int):
