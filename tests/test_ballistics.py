@@ -6,13 +6,21 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import ddsp_models.core.ballistics as ballistics_module
 from ddsp_models.core.ballistics import (
     alpha_to_time_constant,
     attack_release,
     time_constant_to_alpha,
 )
 
-BACKENDS = ["numba", "torch"]
+# numba kernels; the torch loop; the blocked torch solver (GPU path), run here on CPU.
+BACKENDS = ["numba", "loop", "blocked"]
+
+
+@pytest.fixture(autouse=True)
+def _small_blocks(monkeypatch):
+    """Blocks of 16 samples so that short test signals cross many block boundaries."""
+    monkeypatch.setattr(ballistics_module, "GPU_BLOCK", 16)
 
 
 def naive(x, attack, release, initial=0.0):
@@ -65,7 +73,7 @@ def test_attack_and_release_branches_are_both_used():
     np.testing.assert_allclose(y[50:].numpy(), y[49].item() * 0.9 ** np.arange(1, 51), atol=1e-12)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ["numba", "loop"])  # "blocked": agreement test below
 @pytest.mark.parametrize("time_varying", [False, True])
 def test_gradcheck(backend, time_varying):
     g = torch.Generator().manual_seed(1)
@@ -79,17 +87,23 @@ def test_gradcheck(backend, time_varying):
     assert torch.autograd.gradcheck(f, (x, att, rel, y0), eps=1e-7, atol=1e-6)
 
 
-def test_numba_and_torch_gradients_agree():
-    x = torch.randn(4, 500, dtype=torch.float64)
-    grads = []
+@pytest.mark.parametrize("time_varying", [False, True])
+def test_all_backends_agree_on_values_and_gradients(time_varying):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 300, dtype=torch.float64, generator=g)
+    shape = (4, 300) if time_varying else ()
+    att0 = 0.3 + 0.2 * torch.rand(shape, dtype=torch.float64, generator=g)
+    rel0 = 0.9 + 0.09 * torch.rand(shape, dtype=torch.float64, generator=g)
+    results = []
     for backend in BACKENDS:
-        xi = x.clone().requires_grad_()
-        a = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
-        r = torch.tensor(0.97, dtype=torch.float64, requires_grad=True)
-        (attack_release(xi, a, r, backend=backend) ** 2).sum().backward()
-        grads.append((xi.grad, a.grad, r.grad))
-    for g_numba, g_torch in zip(*grads):
-        torch.testing.assert_close(g_numba, g_torch, rtol=1e-10, atol=1e-10)
+        xi, a, r = (t.clone().requires_grad_() for t in (x, att0, rel0))
+        init = torch.full((4,), 0.5, dtype=torch.float64, requires_grad=True)
+        y = attack_release(xi, a, r, initial=init, backend=backend)
+        (y**2).sum().backward()
+        results.append((y.detach(), xi.grad, a.grad, r.grad, init.grad))
+    for other in results[1:]:
+        for numba_result, other_result in zip(results[0], other):
+            torch.testing.assert_close(numba_result, other_result, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("tau_s", [0.001, 0.01, 0.05])
@@ -132,8 +146,8 @@ def test_bad_inputs_name_the_problem():
 def test_output_stays_within_the_running_range_of_its_inputs(seed, scale, att, rel, backend):
     # Each y[n] is a convex combination of y[n-1] and x[n]: bounded by the running min / max.
     g = torch.Generator().manual_seed(seed)
-    x = (scale * torch.randn(3, 50, dtype=torch.float64, generator=g)).requires_grad_()
-    init = scale * torch.randn(3, dtype=torch.float64, generator=g)
+    x = (scale * torch.randn(2, 40, dtype=torch.float64, generator=g)).requires_grad_()
+    init = scale * torch.randn(2, dtype=torch.float64, generator=g)
     y = attack_release(x, att, rel, initial=init, backend=backend)
     with_init = torch.cat([init[:, None], x.detach()], 1)
     lo = torch.cummin(with_init, 1).values[:, 1:]

@@ -24,12 +24,15 @@ Time constants. We use ``alpha = exp(-1 / (tau * sample_rate))``: after a step o
 input, the state covers ``1 - 1/e`` (63.2 %) of the step in ``tau`` seconds
 (:func:`time_constant_to_alpha`, :func:`alpha_to_time_constant`).
 
-Backends: on CPU a numba kernel (parallel over rows) runs forward and backward; a pure-torch
-loop over samples (vectorised over rows) serves every other device and is the reference.
+Backends: on CPU numba kernels (parallel over rows) run forward and backward. Two pure-torch
+paths serve other devices: a loop over samples (vectorised over rows; one small step per
+sample) and a blocked solver (blocks of samples solved as linear systems once the branches
+are known, the branches found by refinement) that launches far fewer kernels.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -187,20 +190,115 @@ def _backward_torch(g, x, y, up, att, rel, y0):
     return gx, gatt, grel, a_next * lam
 
 
+# --------------------------------------------------------------------------------------
+# Blocked torch path (GPU): few large kernels instead of one tiny kernel per sample.
+#
+# Within a block of K samples and for a *given* branch mask, the recursion is linear:
+#     y[n] = P[n] y0 + sum_{k<=n} W[n, k] (1 - a[k]) x[k],   W[n, k] = prod_{j=k+1..n} a[j]
+# computed in float64 from cumulative sums of log a. The mask is found by refinement: guess,
+# solve, recompute the mask from the solution, repeat until it no longer changes. Each pass
+# fixes at least the first wrong sample, so a block needs at most K + 1 passes (a handful in
+# practice). The backward pass knows the mask and solves the adjoint the same way, backwards.
+# --------------------------------------------------------------------------------------
+
+#: Samples per block of the blocked path: a K x K block costs little on a GPU next to a
+#: kernel launch; the mask refinement takes a few passes per block.
+GPU_BLOCK = 256
+
+
+def _block_coef(c: Tensor, start: int, k: int) -> Tensor:
+    return c[:, start : start + k] if c.shape[1] > 1 else c.expand(c.shape[0], k)
+
+
+def _transfer(a: Tensor) -> Tensor:
+    """``W (N, K, K)`` with ``W[n, k] = prod_{j=k+1..n} a[j]`` for ``k <= n``, else 0."""
+    s = torch.log(a.clamp_min(1e-300)).cumsum(-1)  # float64: a = 0 gives ~exp(-690) = 0
+    k = a.shape[-1]
+    tri = torch.ones(k, k, dtype=torch.bool, device=a.device).tril()
+    return torch.exp((s[:, :, None] - s[:, None, :]).masked_fill(~tri, -math.inf))
+
+
+def _forward_blocked(x, att, rel, y0, block=GPU_BLOCK):
+    n_rows, n = x.shape
+    y = torch.empty_like(x)
+    up = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+    s = y0.double()
+    for start in range(0, n, block):
+        xb = x[:, start : start + block].double()
+        k = xb.shape[1]
+        ab, rb = _block_coef(att, start, k).double(), _block_coef(rel, start, k).double()
+        u = xb > torch.cat([s[:, None], xb[:, :-1]], 1)  # first guess: x rising
+        for _ in range(k + 1):
+            a = torch.where(u, ab, rb)
+            w = _transfer(a)
+            yb = w[:, :, 0] * a[:, :1] * s[:, None] + (w @ ((1 - a) * xb)[:, :, None])[:, :, 0]
+            u_new = xb > torch.cat([s[:, None], yb[:, :-1]], 1)
+            if torch.equal(u_new, u):
+                break
+            u = u_new
+        y[:, start : start + k] = yb.to(x.dtype)
+        up[:, start : start + k] = u
+        s = yb[:, -1]
+    return y, up
+
+
+def _backward_blocked(g, x, y, up, att, rel, y0, block=GPU_BLOCK):
+    n_rows, n = x.shape
+    gx = torch.empty_like(x)
+    gatt = torch.zeros(att.shape, dtype=torch.float64, device=x.device)
+    grel = torch.zeros(rel.shape, dtype=torch.float64, device=x.device)
+    carry = torch.zeros(n_rows, dtype=torch.float64, device=x.device)  # a[end+1] * lam[end+1]
+    starts = list(range(0, n, block))
+    lam = a = None
+    for start in reversed(starts):
+        k = min(block, n - start)
+        u = up[:, start : start + k]
+        a = torch.where(u, _block_coef(att, start, k), _block_coef(rel, start, k)).double()
+        w = _transfer(a)  # lam[m] = sum_{n>=m} W[n, m] g[n] + W[end, m] * carry
+        gb = g[:, start : start + k].double()
+        lam = (w.transpose(1, 2) @ gb[:, :, None])[:, :, 0] + w[:, -1, :] * carry[:, None]
+        xb = x[:, start : start + k].double()
+        prev = torch.cat([(y[:, start - 1] if start > 0 else y0)[:, None].double(),
+                          y[:, start : start + k - 1].double()], 1)
+        d = lam * (prev - xb)
+        gx[:, start : start + k] = ((1 - a) * lam).to(x.dtype)
+        for c, grad, mask in ((att, gatt, u), (rel, grel, ~u)):
+            part = torch.where(mask, d, 0.0)
+            if c.shape[1] > 1:
+                grad[:, start : start + k] = part
+            else:
+                grad[:, 0] += part.sum(1)
+        carry = a[:, 0] * lam[:, 0]
+    return gx, gatt.to(x.dtype), grel.to(x.dtype), carry.to(x.dtype)
+
+
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-def _use_numba(x: Tensor, backend: str) -> bool:
-    if backend == "torch":
-        return False
-    ok = x.device.type == "cpu" and _numba_kernels() is not None
-    if backend == "numba" and not ok:
+BACKENDS = ("auto", "numba", "loop", "blocked", "torch")
+
+
+def _resolve(x: Tensor, backend: str) -> str:
+    """``"numba"``, ``"loop"`` or ``"blocked"`` for this input (see :func:`attack_release`)."""
+    cpu = x.device.type == "cpu"
+    if backend == "numba" and not (cpu and _numba_kernels() is not None):
         raise RuntimeError(
             "attack_release backend='numba' needs numba and CPU tensors; "
-            "use backend='torch' (or 'auto') on other devices"
+            "use backend='auto' (or 'torch') on other devices"
         )
-    return ok
+    if backend == "auto":
+        backend = "numba" if cpu and _numba_kernels() is not None else "torch"
+    if backend == "torch":
+        backend = "loop" if cpu else "blocked"
+    return backend
+
+
+_TORCH_PATHS = {
+    "loop": (_forward_torch, _backward_torch),
+    "blocked": (lambda *a: _forward_blocked(*a, block=GPU_BLOCK),  # read at call time
+                lambda *a: _backward_blocked(*a, block=GPU_BLOCK)),
+}
 
 
 class _BallisticsFunction(torch.autograd.Function):
@@ -208,14 +306,15 @@ class _BallisticsFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, att, rel, y0, backend):
-        if _use_numba(x, backend):
+        backend = _resolve(x, backend)
+        if backend == "numba":
             y, up = _kernel("forward", x)(
                 _np(x), _np(att), _np(rel), _np(y0),
                 int(att.shape[1] > 1), int(rel.shape[1] > 1),
             )
             y, up = torch.from_numpy(y), torch.from_numpy(up)
         else:
-            y, up = _forward_torch(x, att, rel, y0)
+            y, up = _TORCH_PATHS[backend][0](x, att, rel, y0)
         ctx.backend = backend
         ctx.mark_non_differentiable(up)
         ctx.save_for_backward(x, y, up, att, rel, y0)
@@ -225,14 +324,15 @@ class _BallisticsFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gy, _gup):
         x, y, up, att, rel, y0 = ctx.saved_tensors
-        if _use_numba(x, ctx.backend):
+        if ctx.backend == "numba":
             out = _kernel("backward", x)(
                 _np(gy), _np(x), _np(y), _np(up), _np(att), _np(rel), _np(y0),
                 int(att.shape[1] > 1), int(rel.shape[1] > 1),
             )
             gx, gatt, grel, gy0 = (torch.from_numpy(o) for o in out)
         else:
-            gx, gatt, grel, gy0 = _backward_torch(gy.contiguous(), x, y, up, att, rel, y0)
+            backward = _TORCH_PATHS[ctx.backend][1]
+            gx, gatt, grel, gy0 = backward(gy.contiguous(), x, y, up, att, rel, y0)
         return gx, gatt, grel, gy0, None
 
 
@@ -279,7 +379,11 @@ def attack_release(
             Use :func:`time_constant_to_alpha` to get it from seconds.
         release: pole used elsewhere, same rules as ``attack``.
         initial: state before the first sample, ``y[-1]``; broadcasts against ``x[..., 0]``.
-        backend: ``"auto"`` (numba on CPU, torch loop elsewhere), ``"numba"`` or ``"torch"``.
+        backend: ``"numba"`` (CPU kernels), ``"loop"`` (torch, one step per sample),
+            ``"blocked"`` (torch, blocks of samples solved as linear systems with branch-mask
+            refinement: few large kernels, meant for GPUs), ``"torch"`` (``"loop"`` on CPU,
+            ``"blocked"`` elsewhere) or ``"auto"`` (``"numba"`` on CPU, else ``"torch"``).
+            All give the same values and gradients.
 
     Returns:
         ``(..., samples)``, same dtype and device as ``x``. Differentiable with respect to
@@ -291,8 +395,8 @@ def attack_release(
         raise ValueError(f"x must be (..., samples) with at least one sample, got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"x must be floating point, got {x.dtype}")
-    if backend not in ("auto", "numba", "torch"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     shape = x.shape
     rows = x.reshape(-1, shape[-1]).contiguous()
     att = _coefficient_rows(attack, x, "attack")
