@@ -34,7 +34,8 @@ def layered_positions(graph: "ProcessorGraph") -> dict[str, tuple[float, float]]
         depth[n] = 1 + max((depth[p] for p in ps), default=-1)
         if not ps and uses_in and graph.n_inlets(n) > 0:
             depth[n] = 1
-    depth[OUT] = 1 + max((depth[p] for p in graph.predecessors(OUT)), default=max(depth.values(), default=-1))
+    last = max(depth.values(), default=-1)
+    depth[OUT] = 1 + max((depth[p] for p in graph.predecessors(OUT)), default=last)
     columns: dict[int, list[str]] = {}
     for n, d in depth.items():
         columns.setdefault(d, []).append(n)
@@ -52,7 +53,9 @@ def layered_positions(graph: "ProcessorGraph") -> dict[str, tuple[float, float]]
     return {n: (float(depth[n]), -row[n]) for n in depth}
 
 
-def draw_graph(graph: "ProcessorGraph", path: str | Path, dpi: int = 120, title: str | None = None) -> Path:
+def draw_graph(
+    graph: "ProcessorGraph", path: str | Path, dpi: int = 120, title: str | None = None
+) -> Path:
     """Draw ``graph`` to ``path``; the format follows the suffix (``.png``, ``.svg``, ``.pdf``).
 
     Returns the path written.

@@ -143,7 +143,7 @@ class ProcessorGraph(nn.Module):
                     "it cannot be the destination of an edge"
                 )
             raise GraphError(
-                f"node {_describe(dst, (self.nodes[dst] if dst in self.nodes else None))} has {n_in} inlet(s) "
+                f"node {_describe(dst, self._proc(dst))} has {n_in} inlet(s) "
                 f"(0..{n_in - 1}); got inlet={inlet}"
             )
         if src != IN:
@@ -183,6 +183,9 @@ class ProcessorGraph(nn.Module):
         self._cache.clear()
 
     # ------------------------------------------------------------------ queries
+    def _proc(self, name: str) -> Processor | None:
+        return self.nodes[name] if name in self.nodes else None
+
     def n_inlets(self, name: str) -> int:
         """Audio inputs of node ``name`` (``"out"`` has one, ``"in"`` none)."""
         if name == OUT:
@@ -332,7 +335,7 @@ class ProcessorGraph(nn.Module):
             values = {c for c in got.values() if c is not None}
             if len(values) > 1:
                 raise GraphError(
-                    f"node {_describe(name, (self.nodes[name] if name in self.nodes else None))}: channel mismatch at inlet {k}: "
+                    f"node {_describe(name, self._proc(name))}: channel mismatch at inlet {k}: "
                     + ", ".join(f"{s!r} gives {c}" for s, c in got.items())
                     + "; edges summed into one inlet must have equal channel counts"
                 )

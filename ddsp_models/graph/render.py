@@ -136,7 +136,8 @@ def _call(name: str, proc, ins: list[Tensor], kw: dict, n_samples: int, batch: i
         raise GraphError(f"node {name} ({type(proc).__name__}) failed: {err}") from err
     outs = tuple(out) if n_outputs(proc) > 1 else (out,)
     for y in outs:
-        if not isinstance(y, Tensor) or y.dim() != 3 or y.shape[0] != batch or y.shape[-1] != n_samples:
+        if (not isinstance(y, Tensor) or y.dim() != 3 or y.shape[0] != batch
+                or y.shape[-1] != n_samples):
             got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
             raise GraphError(
                 f"node {name} ({type(proc).__name__}) returned {got}; expected "
@@ -288,7 +289,8 @@ def render_graph(
                         produced[n] = _call(repr(n), p, node_ins[n], kwargs[n], n_samples, batch)
             else:
                 k = len(group)
-                cat_ins = [torch.cat([node_ins[n][i] for n in group]) for i in range(len(node_ins[group[0]]))]
+                cat_ins = [torch.cat([node_ins[n][i] for n in group])
+                           for i in range(len(node_ins[group[0]]))]
                 cat_kw = {p: torch.cat([kwargs[n][p] for n in group]) for p in kwargs[group[0]]}
                 label = "+".join(repr(n) for n in group) + " (batched)"
                 outs = _call(label, procs[0], cat_ins, cat_kw, n_samples, k * batch)
