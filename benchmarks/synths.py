@@ -9,7 +9,7 @@ Baselines:
   (b) obvious: the straightforward implementation (controls upsampled to audio rate, phase
       cumsum, sum of sines; direct convolution for the filters).
 
-    python benchmarks/synths.py [--runs 3] [--threads 2] [--quick]
+    python benchmarks/synths.py [--runs 3] [--threads 2] [--clock wall|cpu] [--quick]
 
 Figures on a shared machine are noisy; the script prints what it measured.
 """
@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import print_table, set_threads, time_fwd_bwd  # noqa: E402
+from _timing import print_table, set_threads  # noqa: E402
+from _timing import time_fwd_bwd as _time_fwd_bwd  # noqa: E402
 
 from ddsp_models.core import frequency_impulse_response, upsample_linear, upsample_with_windows  # noqa: E402
 from ddsp_models.core.oscillators import harmonic_synthesis_reference  # noqa: E402
@@ -79,6 +80,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="batch 4 instead of 16 (smoke run)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall time, or process CPU time (steadier on a shared machine)")
+    ap.add_argument("--skip-direct-conv", action="store_true",
+                    help="skip the direct-convolution reverb baseline (minutes on 2 cores)")
     args = ap.parse_args()
     set_threads(args.threads)
     torch.manual_seed(0)
@@ -86,8 +91,12 @@ def main():
     b = 4 if args.quick else 16
     n, t, k, bands = sr * seconds, seconds * frame_rate, 100, 65
     runs = args.runs
+
+    def time_fwd_bwd(fn, leaves, runs, warmup=1):
+        return _time_fwd_bwd(fn, leaves, runs=runs, warmup=warmup, clock=args.clock)
+
     print(f"batch {b}, {n} samples ({seconds} s at {sr} Hz), {t} frames, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, {args.clock} clock, torch {torch.__version__}")
 
     # (a) the floor: bare sin over B x L x K, forward + backward
     x = torch.randn(b, n, k, requires_grad=True)
@@ -134,15 +143,17 @@ def main():
     rev = Reverb(sr, length=sr)
     t_ours = time_fwd_bwd(lambda: rev(audio), [audio, rev.ir], runs=runs)
     ir = torch.cat([torch.zeros(1), rev.ir[1:]])
-    t_obv = time_fwd_bwd(lambda: obvious_reverb(audio, torch.cat([rev.ir[:1] * 0, rev.ir[1:]])),
-                         [audio, rev.ir], runs=1, warmup=0)
-    with torch.no_grad():
-        err = (rev(audio) - obvious_reverb(audio, ir)).abs().max()
-    print_table(f"Reverb, {sr}-tap IR, fwd+bwd (max |ours - obvious| = {err:.1e})", [
-        ("Reverb (ours, one FFT)", t_ours, {"÷ floor": t_ours / floor, "obvious ÷ ours": 1.0}),
-        ("obvious: direct conv1d (1 run)", t_obv,
-         {"÷ floor": t_obv / floor, "obvious ÷ ours": t_obv / t_ours}),
-    ])
+    rows = [("Reverb (ours, one FFT)", t_ours, {"÷ floor": t_ours / floor, "obvious ÷ ours": 1.0})]
+    title = f"Reverb, {sr}-tap IR, fwd+bwd"
+    if not args.skip_direct_conv:
+        t_obv = time_fwd_bwd(lambda: obvious_reverb(audio, torch.cat([rev.ir[:1] * 0, rev.ir[1:]])),
+                             [audio, rev.ir], runs=1, warmup=0)
+        with torch.no_grad():
+            err = (rev(audio) - obvious_reverb(audio, ir)).abs().max()
+        title += f" (max |ours - obvious| = {err:.1e})"
+        rows.append(("obvious: direct conv1d (1 run)", t_obv,
+                     {"÷ floor": t_obv / floor, "obvious ÷ ours": t_obv / t_ours}))
+    print_table(title, rows)
 
 
 if __name__ == "__main__":
