@@ -71,7 +71,8 @@ def test_dry_wet_mono_dry_with_stereo_wet():
     p = dw.random_params(1, 1, dtype=F64)
     x = torch.randn(1, 1, 50, dtype=F64)
     wet = dw.processor(x, **split(p, "wet"))
-    torch.testing.assert_close(dw(x, **p), (1 - p["mix"][:, :, None]) * x + p["mix"][:, :, None] * wet)
+    mix = p["mix"][:, :, None]
+    torch.testing.assert_close(dw(x, **p), (1 - mix) * x + mix * wet)
 
 
 def test_nested_config_round_trip_rebuilds_the_same_processor():
@@ -130,7 +131,8 @@ CONTAINERS = [
 
 @pytest.mark.parametrize("proc", CONTAINERS, ids=lambda p: type(p).__name__)
 @settings(max_examples=200)
-@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30), amp=st.sampled_from([0, 1e-6, 0.1, 3]))
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30),
+       amp=st.sampled_from([0, 1e-6, 0.1, 3]))
 def test_random_raw_parameters_give_finite_outputs_and_gradients(proc, seed, scale, amp):
     g = torch.Generator().manual_seed(seed)
     raw = {s.name: (scale * torch.randn(s.shape(2, 4), generator=g)).requires_grad_()

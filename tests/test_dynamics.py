@@ -215,7 +215,8 @@ def test_limiter_keeps_peaks_under_the_ceiling_after_the_attack(attack_s):
     # A 440 Hz tone whose amplitude jumps every 100 ms between -30 dB and +6 dB.
     amp_db = torch.rand(10, dtype=F64, generator=g) * 36 - 30
     amp = (10 ** (amp_db / 20)).repeat_interleave(n // 10)
-    x = torch.stack([amp * torch.sin(2 * math.pi * 440 * t), 0.5 * amp * torch.sin(2 * math.pi * 660 * t)])
+    x = torch.stack([amp * torch.sin(2 * math.pi * 440 * t),
+                     0.5 * amp * torch.sin(2 * math.pi * 660 * t)])
     lim = Limiter(SR)
     p = params(threshold_db=-6, attack_s=attack_s, release_s=0.1)
     y = lim(x[None], **p)[0]
@@ -248,8 +249,8 @@ def test_gradients_reach_every_parameter():
 
 
 def test_config_round_trip_and_errors():
-    for proc in [Compressor(8000, knee="hard", stereo_link=False), NoiseGate(22050, "soft", True, 40),
-                 Limiter(44100, stereo_link=False)]:
+    for proc in [Compressor(8000, knee="hard", stereo_link=False),
+                 NoiseGate(22050, "soft", True, 40), Limiter(44100, stereo_link=False)]:
         again = processor_from_dict({"type": type(proc).__name__, **proc.config()})
         assert type(again) is type(proc) and again.config() == proc.config()
         assert [s.name for s in again.param_specs()] == [s.name for s in proc.param_specs()]
@@ -266,7 +267,8 @@ def test_config_round_trip_and_errors():
 
 @pytest.mark.parametrize("cls", [Compressor, NoiseGate, Limiter])
 @settings(max_examples=200)
-@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30), amp=st.sampled_from([0, 1e-6, 0.1, 3]))
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30),
+       amp=st.sampled_from([0, 1e-6, 0.1, 3]))
 def test_random_raw_parameters_give_finite_outputs_and_gradients(cls, seed, scale, amp):
     g = torch.Generator().manual_seed(seed)
     proc = cls(SR, stereo_link=bool(seed % 2)) if cls is Limiter else cls(

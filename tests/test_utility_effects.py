@@ -30,7 +30,8 @@ def test_gain_time_varying_matches_numpy():
 def test_gain_static():
     x = torch.randn(2, 1, 100, dtype=F64)
     y = Gain(time_varying=False)(x, gain_db=torch.tensor([[-6.0], [20.0]], dtype=F64))
-    np.testing.assert_allclose(y.numpy(), x.numpy() * 10 ** (np.array([-6, 20.0]) / 20)[:, None, None])
+    gains = 10 ** (np.array([-6, 20.0]) / 20)[:, None, None]
+    np.testing.assert_allclose(y.numpy(), x.numpy() * gains)
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -87,7 +88,8 @@ def test_distortion_matches_numpy(mode):
     out = torch.tensor([[-3.0], [6.0]], dtype=F64)
     y = Distortion(mode)(x, drive_db=drive, output_db=out).numpy()
     for b in range(2):
-        want = 10 ** (out[b, 0].item() / 20) * NP_SHAPES[mode](10 ** (drive[b, 0].item() / 20) * x[b].numpy())
+        u = 10 ** (drive[b, 0].item() / 20) * x[b].numpy()
+        want = 10 ** (out[b, 0].item() / 20) * NP_SHAPES[mode](u)
         np.testing.assert_allclose(y[b], want, atol=1e-12)
 
 
@@ -167,9 +169,11 @@ PROCS = [Gain(), StereoGain(), StereoWidener(), Distortion("tanh"), Distortion("
          Distortion("hard"), MultitapDelay(1000, 3, 0.05)]
 
 
-@pytest.mark.parametrize("proc", PROCS, ids=lambda p: type(p).__name__ + str(p.config().get("mode", "")))
+@pytest.mark.parametrize("proc", PROCS,
+                         ids=lambda p: type(p).__name__ + str(p.config().get("mode", "")))
 @settings(max_examples=200)
-@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30), amp=st.sampled_from([0, 1e-6, 0.1, 3]))
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30),
+       amp=st.sampled_from([0, 1e-6, 0.1, 3]))
 def test_random_raw_parameters_give_finite_outputs_and_gradients(proc, seed, scale, amp):
     g = torch.Generator().manual_seed(seed)
     raw = {s.name: (scale * torch.randn(s.shape(2, 4), generator=g)).requires_grad_()

@@ -76,7 +76,9 @@ class _Container(Processor):
         if len(names) != len(children):
             raise ValueError(f"{owner}: {len(names)} names for {len(children)} processors")
         if len(set(names)) != len(names) or any("." in n or not n for n in names):
-            raise ValueError(f"{owner}: names must be unique, non-empty and without dots, got {names}")
+            raise ValueError(
+                f"{owner}: names must be unique, non-empty and without dots, got {names}"
+            )
         self.processors = nn.ModuleList(children)
         self.names = names
 

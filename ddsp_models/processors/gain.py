@@ -25,7 +25,8 @@ def check_audio(owner: str, x: Tensor, channels: tuple[int, ...] | None = None) 
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{owner} expects audio (batch, channels, samples), got {got}")
     if channels is not None and x.shape[1] not in channels:
-        raise ValueError(f"{owner} needs {' or '.join(map(str, channels))} channels, got {x.shape[1]}")
+        allowed = " or ".join(map(str, channels))
+        raise ValueError(f"{owner} needs {allowed} channels, got {x.shape[1]}")
 
 
 def control_to_audio_rate(value: Tensor, n_samples: int) -> Tensor:
@@ -51,7 +52,8 @@ class Gain(Processor):
 
     def __init__(self, min_db: float = -60.0, max_db: float = 24.0, time_varying: bool = True):
         super().__init__()
-        self.min_db, self.max_db, self.time_varying = float(min_db), float(max_db), bool(time_varying)
+        self.min_db, self.max_db = float(min_db), float(max_db)
+        self.time_varying = bool(time_varying)
         SigmoidRange(self.min_db, self.max_db)  # validates the range
 
     def config(self):
@@ -89,7 +91,8 @@ class StereoGain(Processor):
 
     def __init__(self, min_db: float = -60.0, max_db: float = 24.0, time_varying: bool = True):
         super().__init__()
-        self.min_db, self.max_db, self.time_varying = float(min_db), float(max_db), bool(time_varying)
+        self.min_db, self.max_db = float(min_db), float(max_db)
+        self.time_varying = bool(time_varying)
         SigmoidRange(self.min_db, self.max_db)
 
     def config(self):
@@ -138,7 +141,9 @@ class StereoWidener(Processor):
 
     def n_output_channels(self, input_channels=()):
         if input_channels and input_channels[0] != 2:
-            raise ValueError(f"StereoWidener needs a stereo input, got {input_channels[0]} channels")
+            raise ValueError(
+                f"StereoWidener needs a stereo input, got {input_channels[0]} channels"
+            )
         return 2
 
     def forward(self, x: Tensor, width: Tensor) -> Tensor:

@@ -94,7 +94,9 @@ class MultitapDelay(Processor):
         check_audio("MultitapDelay", x)
         self.check_params({"delay_s": delay_s, "gains": gains})
         if bool((delay_s < 0).any()) or bool((delay_s > self.max_delay_s).any()):
-            raise ValueError(f"MultitapDelay.delay_s must lie in [0, max_delay_s={self.max_delay_s}]")
+            raise ValueError(
+                f"MultitapDelay.delay_s must lie in [0, max_delay_s={self.max_delay_s}]"
+            )
         max_delay = math.ceil(self.max_delay_s * self.sample_rate)
         wet = multitap(x, (delay_s * self.sample_rate).to(x.dtype), gains.to(x.dtype), max_delay)
         return x + wet if self.dry else wet
