@@ -287,8 +287,9 @@ def harmonic_synthesis(
 ) -> Tensor:
     """Sum of harmonics of ``f0`` with frame-rate amplitudes.
 
-    ``f0`` is upsampled linearly, its phase accumulated (float64 or chunked, wrapped), and
-    harmonic ``k`` has phase ``k φ`` (computed in the input dtype from the wrapped ``φ``).
+    ``f0`` is upsampled linearly, its phase ``φ`` accumulated (float64 or chunked, wrapped),
+    and harmonic ``k`` has phase ``k φ`` (its sine built in the input dtype from the wrapped
+    ``φ`` by angle addition, see :class:`_HarmonicBank`).
     Harmonic amplitudes are cross-faded between frames with the Hann windows of
     :func:`~ddsp_models.core.upsample.upsample_with_windows`. Harmonic ``k`` of frame ``t`` is
     silenced if ``k · f0 >= sample_rate / 2`` for any f0 its window spans (frames
