@@ -23,26 +23,29 @@ prints them. Timings on a shared machine are noisy: compare the ratios, not the 
 from __future__ import annotations
 
 import math
-import statistics
 import sys
-import time
 import types
-from typing import Callable
+from pathlib import Path
 
 import torch
 
 SR = 16000
 
 
-def _median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+def _timer():
+    """``benchmarks/_timing.py``'s ``time_fwd_bwd`` (shared by the benchmark scripts)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from _timing import time_fwd_bwd
+
+    return time_fwd_bwd
+
+
+def _median_ms(entry, repeats: int, warmup: int = 2, clock: str = "wall") -> float:
+    """Median ms of forward + backward; ``entry = (loss_fn, leaves)``."""
+    fn, leaves = entry
+    return 1e3 * _timer()(fn, leaves, runs=repeats, warmup=warmup, clock=clock)
 
 
 def _leaf(v: float, batch: int) -> torch.Tensor:
@@ -100,12 +103,11 @@ def _ours_compressor(x, batch, backend="auto"):
     comp.backend = backend
     raw = {s.name: torch.zeros(batch, 1).requires_grad_() for s in comp.param_specs()}
 
-    def step():
+    def loss():
         xi = x.detach().requires_grad_()
-        y = comp(xi, **comp.scale_params(raw))
-        y.square().mean().backward()
+        return comp(xi, **comp.scale_params(raw)).square().mean()
 
-    return step
+    return loss, list(raw.values())
 
 
 def _ours_limiter(x, batch):
@@ -114,11 +116,11 @@ def _ours_limiter(x, batch):
     lim = Limiter(SR)
     raw = {s.name: torch.zeros(batch, 1).requires_grad_() for s in lim.param_specs()}
 
-    def step():
+    def loss():
         xi = x.detach().requires_grad_()
-        lim(xi, **lim.scale_params(raw)).square().mean().backward()
+        return lim(xi, **lim.scale_params(raw)).square().mean()
 
-    return step
+    return loss, list(raw.values())
 
 
 def _torchcomp_compressor(x, batch):
@@ -127,13 +129,13 @@ def _torchcomp_compressor(x, batch):
     thr, ratio = _leaf(-30, batch), _leaf(4, batch)
     at, rt = _leaf(0.05, batch), _leaf(0.002, batch)  # torchcomp's poles are 1 - alpha
 
-    def step():
+    def loss():
         xi = x.detach().requires_grad_()
         x_rms = xi[:, 0].abs().clamp_min(1e-5)
         gain = torchcomp.compexp_gain(x_rms, thr, ratio, -120.0, 0.5, at, rt)
-        (xi * gain[:, None]).square().mean().backward()
+        return (xi * gain[:, None]).square().mean()
 
-    return step
+    return loss, [thr, ratio, at, rt]
 
 
 def _torchcomp_limiter(x, batch):
@@ -141,12 +143,12 @@ def _torchcomp_limiter(x, batch):
 
     thr, at, rt = _leaf(-6, batch), _leaf(0.3, batch), _leaf(0.002, batch)
 
-    def step():
+    def loss():
         xi = x.detach().requires_grad_()
         gain = torchcomp.limiter_gain(xi[:, 0], thr, at, rt)
-        (xi * gain[:, None]).square().mean().backward()
+        return (xi * gain[:, None]).square().mean()
 
-    return step
+    return loss, [thr, at, rt]
 
 
 def _grafx_compressor(energy_smoother):
@@ -158,11 +160,11 @@ def _grafx_compressor(energy_smoother):
         size = comp.parameter_size()
         params = {k: torch.zeros(batch, v).requires_grad_() for k, v in size.items()}
 
-        def step():
+        def loss():
             xi = x.detach().requires_grad_()
-            comp(xi, **params).square().mean().backward()
+            return comp(xi, **params).square().mean()
 
-        return step
+        return loss, list(params.values())
 
     return make
 
@@ -173,16 +175,18 @@ def _dasp_compressor(x, batch):
     p = {k: _leaf(v, batch) for k, v in dict(threshold_db=-30, ratio=4, attack_ms=5,
                                               release_ms=100, knee_db=6, makeup_gain_db=0).items()}
 
-    def step():
+    def loss():
         xi = x.detach().requires_grad_()
-        compressor(xi, SR, **p).square().mean().backward()
+        return compressor(xi, SR, **p).square().mean()
 
-    return step
+    return loss, list(p.values())
 
 
 def run(batch: int = 16, seconds: float = 4.0, repeats: int = 7, threads: int = 2,
-        verbose: bool = True) -> list[dict]:
-    """Time every entry; return rows ``{"name", "ms", "vs_ours", "note"}`` and print them."""
+        clocks: tuple[str, ...] = ("wall",), verbose: bool = True) -> list[dict]:
+    """Time every entry; print and return rows ``{"group", "name", "clock", "ms", "vs_ours",
+    "note"}``. ``clocks``: ``"wall"`` (elapsed) and/or ``"cpu"`` (process CPU time over all
+    threads, less disturbed by other jobs on a shared machine)."""
     torch.set_num_threads(threads)
     try:
         import numba
@@ -206,7 +210,7 @@ def run(batch: int = 16, seconds: float = 4.0, repeats: int = 7, threads: int = 
             ("dasp-pytorch compressor", _dasp_compressor, "one tau, freq. sampling"),
             ("ddsp_models Compressor, backend='torch'",
              lambda x, b: _ours_compressor(x, b, "torch"),
-             "info: the torch-loop path other devices use (1 run)"),
+             "info: the per-sample torch loop (CPU), 1 run"),
         ],
         "limiter": [
             ("ddsp_models Limiter (exact ballistics)", _ours_limiter, ""),
@@ -216,30 +220,34 @@ def run(batch: int = 16, seconds: float = 4.0, repeats: int = 7, threads: int = 
     rows = []
     say(f"\nDynamics, forward+backward: batch {batch}, {seconds:g} s at {SR} Hz, float32, "
         f"{threads} threads, median of {repeats}")
-    for group, entries in groups.items():
-        ours = None
-        say(f"\n{group}:")
-        for name, make, note in entries:
-            once = note.startswith("info:")
-            try:
-                ms = _median_ms(make(x, batch), 1 if once else repeats, 0 if once else 2)
-            except Exception as err:  # a peer that cannot run is reported, not fatal
-                say(f"  {name:44s}  skipped: {type(err).__name__}: {err}")
-                rows.append({"group": group, "name": name, "ms": None, "vs_ours": None,
-                             "note": f"skipped: {err}"})
-                continue
-            ours = ms if ours is None else ours
-            ratio = ms / ours
-            rows.append({"group": group, "name": name, "ms": ms, "vs_ours": ratio, "note": note})
-            say(f"  {name:44s} {ms:9.1f} ms   x{ratio:5.2f} of ours   {note}")
-        peers = [r for r in rows if r["group"] == group and r["ms"] is not None
-                 and not r["note"].startswith("info:")][1:]
-        if peers and ours is not None:
-            best = min(peers, key=lambda r: r["ms"])
-            say(f"  fastest peer: {best['name']} ({best['ms']:.1f} ms); ours is "
-                f"{best['ms'] / ours:.2f}x its speed")
+    for clock in clocks:
+        for group, entries in groups.items():
+            ours = None
+            say(f"\n{group} ({clock} clock):")
+            for name, make, note in entries:
+                once = note.startswith("info:")
+                if once and clock != clocks[0]:
+                    continue
+                row = {"group": group, "name": name, "clock": clock, "ms": None,
+                       "vs_ours": None, "note": note}
+                try:
+                    ms = _median_ms(make(x, batch), 1 if once else repeats,
+                                    0 if once else 2, clock)
+                except Exception as err:  # a peer that cannot run is reported, not fatal
+                    say(f"  {name:44s}  skipped: {type(err).__name__}: {err}")
+                    rows.append({**row, "note": f"skipped: {err}"})
+                    continue
+                ours = ms if ours is None else ours
+                rows.append({**row, "ms": ms, "vs_ours": ms / ours})
+                say(f"  {name:44s} {ms:9.1f} ms   x{ms / ours:5.2f} of ours   {note}")
+            peers = [r for r in rows if r["group"] == group and r["clock"] == clock
+                     and r["ms"] is not None and not r["note"].startswith("info:")][1:]
+            if peers and ours is not None:
+                best = min(peers, key=lambda r: r["ms"])
+                say(f"  fastest peer: {best['name']} ({best['ms']:.1f} ms); ours is "
+                    f"{best['ms'] / ours:.2f}x its speed")
     return rows
 
 
 if __name__ == "__main__":
-    run()
+    run(clocks=("wall", "cpu"))
