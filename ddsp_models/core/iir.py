@@ -282,10 +282,23 @@ def _next_pow2(n: int) -> int:
 
 
 def _fft_convolve(x: Tensor, h: Tensor) -> Tensor:
-    """Linear convolution of ``x`` ``(..., L)`` with ``h`` ``(..., K)``, first L samples."""
-    length = x.shape[-1]
-    n = _next_pow2(length + h.shape[-1] - 1)
-    y = torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(h, n), n)
+    """Linear convolution of ``x`` ``(..., L)`` with ``h`` ``(..., K)``, first L samples.
+
+    One FFT of the whole signal when ``h`` is long; for short filters on long signals,
+    overlap-add over blocks of ``K`` samples with FFTs of ``2K`` (fewer operations)."""
+    length, taps = x.shape[-1], h.shape[-1]
+    if length <= 4 * taps:
+        n = _next_pow2(length + taps - 1)
+        return torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(h, n), n)[..., :length]
+    block = _next_pow2(taps)
+    n_blocks = -(-length // block)
+    xb = torch.nn.functional.pad(x, (0, n_blocks * block - length))
+    xb = xb.reshape(*x.shape[:-1], n_blocks, block)
+    spec = torch.fft.rfft(xb, 2 * block) * torch.fft.rfft(h, 2 * block)[..., None, :]
+    yb = torch.fft.irfft(spec, 2 * block)  # (..., n_blocks, 2 * block)
+    head = yb[..., :block].reshape(*yb.shape[:-2], n_blocks * block)
+    tail = yb[..., block:].reshape(*yb.shape[:-2], n_blocks * block)
+    y = head + torch.nn.functional.pad(tail, (block, 0))[..., : n_blocks * block]
     return y[..., :length]
 
 
