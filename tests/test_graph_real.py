@@ -162,3 +162,13 @@ def test_learnable_reverbs_vmap_equals_separate_and_each_ir_trains():
     vm.square().mean().backward()
     for i in range(3):
         assert g.nodes[f"r{i}"].ir.grad.abs().sum() > 0
+
+
+def test_container_node_round_trips_and_renders_like_the_container():
+    chain = _cls("SerialChain")([_cls("Gain")(), _cls("Biquad")(sample_rate=SR)])
+    g = ProcessorGraph().add("chain", chain).connect("in", "chain").connect("chain", "out")
+    d = g.to_dict()
+    assert ProcessorGraph.from_dict(d).to_dict() == d
+    x = torch.randn(2, 1, 256)
+    p = g.split_params(torch.randn(2, 4, g.parameter_layout().n_params))
+    torch.testing.assert_close(g.render(p, inputs=x), chain(x, **p["chain"]))
