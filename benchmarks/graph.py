@@ -277,20 +277,18 @@ def bench_graph(g: ProcessorGraph, label: str, args) -> None:
 
     x = 0.5 * torch.randn(B, 1, L)
     layout = g.parameter_layout()
-    # One parameter set per node shared by the batch (GRAFX's batched mode shares them too).
+    # One parameter set per node shared by the batch (GRAFX's batched mode shares them too);
+    # ours: split from one raw decoder output; GRAFX: per-type stacked tensors.
     raw = torch.randn(1, T, layout.n_params)
     base = {n: {k: v.detach() for k, v in d.items()} for n, d in g.split_params(raw).items()}
-
-    def leaf_params():
-        leaves = {n: {k: v.clone().requires_grad_(True) for k, v in d.items()} for n, d in base.items()}
-        expanded = {n: {k: v.expand(B, *v.shape[1:]) for k, v in d.items()} for n, d in leaves.items()}
-        return leaves, expanded
 
     outputs: dict[str, torch.Tensor] = {}
 
     def ours(mode):
+        # As a decoder drives it: one raw tensor, split into per-node physical parameters.
         def run():
-            leaves, params = leaf_params()
+            leaf = raw.clone().requires_grad_(True)
+            params = g.split_params(leaf.expand(B, -1, -1))
             y = g.render(params, inputs=x, mode=mode)
             y.square().mean().backward()
             outputs[mode] = y.detach()
