@@ -156,6 +156,9 @@ def test_shared_first_layer_equals_per_frame_network(capacity):
     a_plain, s2 = crepe_activations(x, n, 160.0, capacity, shared_first_layer=False)
     torch.testing.assert_close(a_shared, a_plain, atol=5e-5, rtol=1e-4)
     torch.testing.assert_close(s1, s2)
+    # one row at a time (a single-row chunk once turned an internal copy into a view)
+    a_one, _ = crepe_activations(x[:1], n, 160.0, capacity)
+    torch.testing.assert_close(a_one, a_plain[:1], atol=5e-5, rtol=1e-4)
 
 
 def test_fractional_hop_gathers_the_same_frames_as_unfold():

@@ -163,11 +163,18 @@ def _load_cpu(capacity: str) -> CrepeNet:
     return net
 
 
-def load_crepe(capacity: str = "full", device: torch.device | str | None = None) -> CrepeNet:
-    """The pretrained CREPE network in eval mode, on ``device`` (cached per capacity on CPU)."""
-    net = _load_cpu(capacity)
-    if device is not None and torch.device(device) != torch.device("cpu"):
-        import copy
+@lru_cache(maxsize=4)
+def _load_on(capacity: str, device: str) -> CrepeNet:
+    import copy
 
-        net = copy.deepcopy(net).to(device)
-    return net
+    return copy.deepcopy(_load_cpu(capacity)).to(device)
+
+
+def load_crepe(capacity: str = "full", device: torch.device | str | None = None) -> CrepeNet:
+    """The pretrained CREPE network in eval mode without gradients, on ``device``.
+
+    Cached per (capacity, device): do not modify the returned module in place.
+    """
+    if device is None or torch.device(device).type == "cpu":
+        return _load_cpu(capacity)
+    return _load_on(capacity, str(torch.device(device)))

@@ -97,7 +97,9 @@ def first_block_shared(net: CrepeNet, seg: Tensor, n: int, hop: int) -> tuple[Te
     # One strided convolution of the whole segment, then each frame's 256 positions.
     g = F.conv1d(seg[:, None], conv.weight, stride=4)  # (rows, C, (n-1)*hop/4 + 256)
     g = g.unfold(-1, 256, hop // 4)[:, :, :n]  # (rows, C, n, 256) view
-    g = g.permute(0, 2, 1, 3).reshape(rows * n, c, 256)  # copies
+    # A real copy: the windows overlap in memory and are modified in place below (reshape
+    # alone may return a view, e.g. for one row).
+    g = g.permute(0, 2, 1, 3).reshape(rows * n, c, 256).clone(memory_format=torch.contiguous_format)
     left = seg.unfold(-1, SHARED_PAD, hop)[:, :n].reshape(rows * n, SHARED_PAD)
     right = seg[:, SHARED_PAD + 1024 :].unfold(-1, SHARED_PAD, hop)[:, :n].reshape(rows * n, SHARED_PAD)
     g[:, :, :_EDGE] -= (left @ ml).reshape(rows * n, c, _EDGE)
