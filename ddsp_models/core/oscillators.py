@@ -208,7 +208,8 @@ class _HarmonicBank(torch.autograd.Function):
     windows overlap a block are handled together and cross-faded with the Hann halves.
     Backward recomputes the factors chunk by chunk: ``∂y/∂A_k = sin(kφ)`` (same
     factorisation, transposed) and ``∂y/∂φ = Σ_k k A_k cos(kφ)`` with
-    ``cos(kφ) = cos(mJφ) cos(jφ) - sin(mJφ) sin(jφ)``.
+    ``cos(kφ) = cos(mJφ) cos(jφ) - sin(mJφ) sin(jφ)``. Second derivatives are not supported
+    (``once_differentiable``).
     """
 
     @staticmethod
