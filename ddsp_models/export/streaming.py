@@ -322,6 +322,11 @@ class StreamingSynth(nn.Module):
         if self.normalize_below_nyquist:
             dist = dist / dist.sum(-1, keepdim=True).clamp_min(1e-7)
         amps = amp * dist  # (B, N, K)
+        if self.noise_end >= 0:
+            # flushing: offline rendering holds the last frame's amplitudes *after* their
+            # Nyquist mask over frames T-2, T-1 (see harmonic_synthesis); mask them likewise
+            held = torch.maximum(self.f0_hist[:, -2], self.f0_hist[:, -1])
+            amps = torch.where(held[:, None, None] * k < nyq, amps, torch.zeros_like(amps))
         ff = torch.cat([self.f0_hist, f0], dim=1)  # frames t0-D-1 .. t0+N-1
         aa = torch.cat([self.amp_hist, amps], dim=1)
         self.f0_hist = ff[:, ff.shape[1] - (d + 1):]
@@ -438,7 +443,7 @@ class StreamingSynth(nn.Module):
         b = self.last_f0.shape[0]
         f0 = self.last_f0.expand(b, d, 1).contiguous()
         raw = self.last_raw.expand(b, d, self.n_params).contiguous()
-        self.noise_end = self.frames_done * self.hop
+        self.noise_end = self.frames_done * self.hop  # also tells _harmonic it is flushing
         out = self.synthesize(f0, raw)
         self.noise_end = -1
         return out

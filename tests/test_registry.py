@@ -1,0 +1,59 @@
+"""Model names: DDSP_MODELS_PATH, search-path arguments, the repo's checkpoints/ folder."""
+
+import pytest
+import torch
+
+import ddsp_models
+from ddsp_models import registry
+from ddsp_models.nn.autoencoder import Autoencoder
+
+GRAPH = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 4}}, "edges": ["harmonic -> out"]}
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return Autoencoder(graph=GRAPH, decoder=dict(hidden_size=8, mlp_size=8, mlp_layers=1))
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    root = tmp_path / "models"
+    tiny(0).save_pretrained(root / "violin")
+    tiny(1).save_pretrained(root / "flute")
+    (root / "notes").mkdir()  # not a model: ignored
+    monkeypatch.setenv(registry.ENV_VAR, str(root))
+    return root
+
+
+def test_name_found_via_env_var(models_dir):
+    assert registry.resolve_model("violin") == models_dir / "violin"
+    assert set(registry.available_models()) >= {"violin", "flute"}
+    assert "notes" not in registry.available_models()
+    m = ddsp_models.load_model("violin")
+    ref = Autoencoder.from_pretrained(models_dir / "violin")
+    for (k, a), (_, b) in zip(m.state_dict().items(), ref.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not m.training
+
+
+def test_search_path_order(models_dir, tmp_path):
+    other = tmp_path / "other"
+    tiny(2).save_pretrained(other / "violin")
+    assert registry.resolve_model("violin", extra=[other]) == other / "violin"  # argument first
+    assert registry.search_path()[-1] == registry.CHECKPOINTS  # the repo folder last
+
+
+def test_unknown_name_lists_available(models_dir):
+    with pytest.raises(registry.UnknownModelError, match="Available models: ") as e:
+        registry.resolve_model("cello")
+    listed = str(e.value).split("Available models: ")[1].split(". ")[0].split(", ")
+    assert {"flute", "violin"} <= set(listed) and "notes" not in listed
+
+
+def test_paths_pass_through(models_dir, tmp_path):
+    assert registry.resolve_model(str(models_dir / "flute")) == models_dir / "flute"
+    ckpt = tmp_path / "run.ckpt"
+    ckpt.write_bytes(b"x")
+    assert registry.resolve_model(ckpt) == ckpt
+    with pytest.raises(registry.UnknownModelError, match="not a model"):
+        registry.resolve_model(models_dir / "notes")
