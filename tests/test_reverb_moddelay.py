@@ -74,6 +74,8 @@ def test_moddelay_presets_have_sensible_ranges_and_rebuild():
         vib(x, delay_s=torch.zeros(1, 10, 1), mix=torch.zeros(1, 10, 1))
     with pytest.raises(ValueError, match="max_feedback"):
         ModDelay(SR, max_feedback=1.0)
+    with pytest.raises(ValueError, match="ModDelay.delay_s has batch 3 but audio has batch 1"):
+        vib(x, delay_s=torch.zeros(3, 10, 1))
 
 
 def test_vibrato_modulates_pitch():

@@ -112,6 +112,12 @@ class ModDelay(Processor):
             raise ValueError(
                 f"ModDelay: audio must be (batch, channels, samples), got {tuple(audio.shape)}"
             )
+        for name, value in given.items():
+            if value is not None and value.shape[0] != audio.shape[0]:
+                raise ValueError(
+                    f"ModDelay.{name} has batch {value.shape[0]} but audio has batch "
+                    f"{audio.shape[0]}"
+                )
         n = audio.shape[-1]
         delay = upsample_linear(delay_s, n)[..., 0][:, None, :] * self.sample_rate  # (B, 1, L)
         wet = variable_delay(audio, delay)
