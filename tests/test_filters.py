@@ -68,16 +68,39 @@ def test_biquad_equals_scipy_lfilter_on_every_channel(kind):
         np.testing.assert_allclose(y[i].numpy(), want, rtol=1e-9, atol=1e-12)
 
 
-def test_biquad_time_varying_with_constant_controls_equals_static():
+@pytest.mark.parametrize("kind", BIQUAD_KINDS)
+def test_biquad_time_varying_with_constant_controls_equals_static(kind):
+    """The time-varying path (TPT SVF mixes) and the static path (direct form) agree."""
     x = torch.randn(2, 1, 800, dtype=F64)
-    tv = Biquad(FS, "peaking", time_varying=True)
-    st_ = Biquad(FS, "peaking")
-    c, q, g = 700.0, 2.0, 5.0
-    y_tv = tv(x, cutoff_hz=torch.full((2, 8, 1), c, dtype=F64), q=torch.full((2, 8, 1), q, dtype=F64),
-              gain_db=torch.full((2, 8, 1), g, dtype=F64))
-    y_st = st_(x, cutoff_hz=torch.full((2, 1), c, dtype=F64), q=torch.full((2, 1), q, dtype=F64),
-               gain_db=torch.full((2, 1), g, dtype=F64))
-    torch.testing.assert_close(y_tv, y_st, rtol=1e-10, atol=1e-12)
+    tv = Biquad(FS, kind, time_varying=True)
+    st_ = Biquad(FS, kind)
+    values = {"cutoff_hz": 700.0, "q": 2.0, "gain_db": 5.0}
+    names = [s.name for s in st_.param_specs()]
+    y_tv = tv(x, **{k: torch.full((2, 8, 1), values[k], dtype=F64) for k in names})
+    y_st = st_(x, **{k: torch.full((2, 1), values[k], dtype=F64) for k in names})
+    torch.testing.assert_close(y_tv, y_st, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("kind", BIQUAD_KINDS)
+def test_rbj_svf_closed_form_equals_the_tpt_update_under_modulation(kind):
+    """rbj_svf's closed-form matrices equal the per-sample TPT update (svf_step + mix) read
+    off by run_state_space, with every parameter changing every sample."""
+    from ddsp_models.processors.svf import _rbj_svf_step, rbj_svf, run_state_space
+
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(2, 2, 300, dtype=F64, generator=g)
+    fc = 200 * 2 ** (4 * torch.rand(2, 1, 300, dtype=F64, generator=g))
+    q = 0.3 + 5 * torch.rand(2, 1, 300, dtype=F64, generator=g)
+    gain = 24 * torch.rand(2, 1, 300, dtype=F64, generator=g) - 12
+    amp, gg, k = 10 ** (gain / 40), torch.tan(math.pi * fc / FS), 1 / q
+    if kind == "peaking":
+        k = k / amp
+    elif kind == "lowshelf":
+        gg = gg / amp.sqrt()
+    elif kind == "highshelf":
+        gg = gg * amp.sqrt()
+    want = run_state_space(_rbj_svf_step(kind), 2, x, (gg, k, amp))
+    torch.testing.assert_close(rbj_svf(x, kind, fc, q, gain, FS), want, rtol=1e-10, atol=1e-12)
 
 
 def test_biquad_errors_and_round_trip():

@@ -22,7 +22,7 @@ from ..core.scaling import LogSigmoidRange
 from .base import Param, Processor
 from .biquad import check_audio, max_filter_hz, per_sample
 
-__all__ = ["StateVariableFilter", "run_state_space", "svf_step", "rbj_svf"]
+__all__ = ["StateVariableFilter", "run_state_space", "run_system", "svf_step", "rbj_svf"]
 
 #: step(states, x, *coefficients) -> (output, new_states); linear in (states, x).
 Step = Callable[..., tuple[Tensor, Sequence[Tensor]]]
@@ -43,6 +43,8 @@ def run_state_space(step: Step, n_states: int, x: Tensor, coefficients: Sequence
     """
     n = n_states
     eye = torch.eye(n, dtype=x.dtype, device=x.device)
+    if x.dim() < 1:
+        raise ValueError("x needs a time axis")
     basis_s = torch.cat([eye, eye.new_zeros(1, n)])  # (n+1, n): columns e_0..e_{n-1}, then 0
     basis_x = torch.cat([eye.new_zeros(n), eye.new_ones(1)])  # (n+1,): zero, then x = 1
     coefs = [c[..., None] for c in coefficients]  # (..., L or 1, 1) against the n+1 basis axis
@@ -52,9 +54,16 @@ def run_state_space(step: Step, n_states: int, x: Tensor, coefficients: Sequence
     a = torch.stack([s[..., :n] for s in new], dim=-2)  # (..., L', n, n): a[i, j] = d s_i' / d s_j
     b = torch.stack([s[..., n] for s in new], dim=-1)  # (..., L', n)
     c, d = y[..., :n], y[..., n]  # (..., L', n), (..., L')
-    length = x.shape[-1]
+    return run_system(a, b, c, d, x)
+
+
+def run_system(a: Tensor, b: Tensor, c: Tensor, d: Tensor, x: Tensor) -> Tensor:
+    """``s[n] = a[n] s[n-1] + b[n] x[n]``, ``y[n] = c[n] . s[n-1] + d[n] x[n]`` (zero initial
+    state) with exact gradients; ``a (..., L|1, N, N)``, ``b, c (..., L|1, N)``, ``d (..., L|1)``
+    broadcast against ``x (..., L)``."""
+    n, length = a.shape[-1], x.shape[-1]
     a = a.expand(*a.shape[:-3], length, n, n)
-    states = linear_recurrence(a, b * x[..., None])  # (B, C, L, n)
+    states = linear_recurrence(a, b * x[..., None])  # (..., L, n)
     prev = F.pad(states[..., :-1, :], (0, 0, 1, 0))  # s[n-1], zero before the start
     return (c * prev).sum(-1) + d * x
 
@@ -103,6 +112,38 @@ def _rbj_svf_step(kind: str):
     return step
 
 
+def _svf_system(g: Tensor, k: Tensor, m0, m1, m2):
+    """Closed-form per-sample matrices of the TPT SVF with output ``m0 x + m1 bp + m2 lp``.
+
+    With ``h = 1 / (1 + g (g + k))`` and ``u = g h`` (from :func:`svf_step`):
+    ``bp = u x + h s1 - u s2``, ``lp = g u x + g h s1 + (1 - g u) s2``, ``s1' = 2 bp - s1``,
+    ``s2' = 2 lp - s2``.
+    """
+    h = 1 / (1 + g * (g + k))
+    u = g * h
+    gu, gh = g * u, g * h
+    a = torch.stack([torch.stack([2 * h - 1, -2 * u], -1), torch.stack([2 * gh, 1 - 2 * gu], -1)], -2)
+    b = torch.stack([2 * u, 2 * gu], -1)
+    c = torch.stack([m1 * h + m2 * gh, m2 * (1 - gu) - m1 * u], -1)
+    d = m0 + m1 * u + m2 * gu
+    return a, b, c, d
+
+
+def _rbj_mix(kind: str, k: Tensor, amp: Tensor):
+    """``(m0, m1, m2)`` of each RBJ response from the SVF outputs (x, bp, lp)."""
+    one, zero = torch.ones_like(k), torch.zeros_like(k)
+    return {
+        "lowpass": (zero, zero, one),
+        "highpass": (one, -k, -one),
+        "bandpass": (zero, k, zero),
+        "notch": (one, -k, zero),
+        "allpass": (one, -2 * k, zero),
+        "peaking": (one, k * (amp * amp - 1), zero),
+        "lowshelf": (one, k * (amp - 1), amp * amp - 1),
+        "highshelf": (amp * amp, k * (1 - amp) * amp, 1 - amp * amp),
+    }[kind]
+
+
 def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor | float,
             sample_rate: float) -> Tensor:
     """An RBJ cookbook response realised by the TPT state-variable filter.
@@ -125,7 +166,9 @@ def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor 
         g = g / torch.sqrt(amp)
     elif kind == "highshelf":
         g = g * torch.sqrt(amp)
-    return run_state_space(_rbj_svf_step(kind), 2, x, (g, k, amp))
+    shape = torch.broadcast_shapes(g.shape, k.shape, amp.shape)
+    g, k, amp = g.expand(shape), k.expand(shape), amp.expand(shape)
+    return run_system(*_svf_system(g, k, *_rbj_mix(kind, k, amp)), x)
 
 
 class StateVariableFilter(Processor):
