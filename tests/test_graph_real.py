@@ -172,3 +172,15 @@ def test_container_node_round_trips_and_renders_like_the_container():
     x = torch.randn(2, 1, 256)
     p = g.split_params(torch.randn(2, 4, g.parameter_layout().n_params))
     torch.testing.assert_close(g.render(p, inputs=x), chain(x, **p["chain"]))
+
+
+def test_recipe_may_name_a_preset(tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        "graph: {preset: ddsp_default, sample_rate: 16000, n_harmonics: 12, reverb_length: 64}\n")
+    g = ProcessorGraph.from_yaml(tmp_path / "r.yaml")
+    want = presets.ddsp_default(sample_rate=16000, n_harmonics=12, reverb_length=64).to_dict()
+    assert g.to_dict() == want
+    with pytest.raises(GraphError, match="unknown graph preset 'nope'.*ddsp_default"):
+        ProcessorGraph.from_dict({"preset": "nope"})
+    with pytest.raises(GraphError, match="graph preset 'wavetable'.*n_harmonics"):
+        ProcessorGraph.from_dict({"preset": "wavetable", "n_harmonics": 3})

@@ -10,7 +10,8 @@ Canonical form (what :func:`graph_to_dict` writes)::
       - {src: reverb, dst: out}
 
 :func:`graph_from_dict` also accepts the short edge forms ``"harmonic -> reverb"``,
-``"a -> mix:1"`` (inlet 1) and ``[src, dst]`` / ``[src, dst, inlet]``. Processors are built
+``"a -> mix:1"`` (inlet 1) and ``[src, dst]`` / ``[src, dst, inlet]``, and
+``{preset: name, **kwargs}`` for a graph of :mod:`.presets`. Processors are built
 with ``Class(**config)``, the class looked up in the processor registry (or in the
 ``processors`` mapping passed in). Learnable weights are not part of the dict; they live in
 the module's ``state_dict``.
@@ -100,6 +101,17 @@ def graph_from_dict(
     from .graph import GraphError, ProcessorGraph
 
     cls = cls or ProcessorGraph
+    if isinstance(d, Mapping) and "preset" in d:
+        from .presets import PRESETS
+
+        kwargs = dict(d)
+        name = kwargs.pop("preset")
+        if name not in PRESETS:
+            raise GraphError(f"unknown graph preset {name!r}; known: {sorted(PRESETS)}")
+        try:
+            return PRESETS[name](**kwargs)
+        except TypeError as err:
+            raise GraphError(f"graph preset {name!r}: {err}") from err
     if not isinstance(d, Mapping) or "nodes" not in d:
         raise GraphError(
             "a graph dict needs 'nodes' ({name: {type: ..., **config}}) and 'edges'; got "
