@@ -124,6 +124,8 @@ def test_trainable_reverb_owns_its_ir():
         fx(x, ir=torch.zeros(2, 200))
     with pytest.raises(ValueError, match="Reverb.ir must be \\(batch, 200\\)"):
         Reverb(SR, length=200, trainable=False)(x, ir=torch.zeros(2, 100))
+    with pytest.raises(ValueError, match="batch 3 but audio has batch 2"):
+        Reverb(SR, length=200, trainable=False)(x, ir=torch.zeros(3, 200))
 
 
 def test_exp_decay_reverb_decays_60_db_in_decay_s():

@@ -47,6 +47,11 @@ class _ConvReverb(Processor):
                 f"{type(self).__name__}: audio must be (batch, channels, samples), "
                 f"got {tuple(audio.shape)}"
             )
+        if ir.dim() == 2 and ir.shape[0] != audio.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: parameters have batch {ir.shape[0]} but audio has "
+                f"batch {audio.shape[0]}"
+            )
         if self.add_dry:
             ir = torch.cat([torch.zeros_like(ir[..., :1]), ir[..., 1:]], dim=-1)
         if ir.dim() == 2:
