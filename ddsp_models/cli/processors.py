@@ -18,10 +18,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def describe(cls) -> str:
     """One block of text describing a processor class built with its default arguments."""
-    try:
-        proc = cls()
-    except TypeError:
-        proc = cls(sample_rate=16000)
+    proc = None
+    for kwargs in ({}, {"sample_rate": 16000}):
+        try:
+            proc = cls(**kwargs)
+            break
+        except TypeError:
+            continue
+    if proc is None:
+        doc = (cls.__doc__ or "").strip().splitlines()
+        first = doc[0] if doc else ""
+        return f"{cls.__name__}: container, built from child processors. {first}".rstrip()
     lines = [f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in proc.config().items())})"]
     doc = (cls.__doc__ or "").strip().splitlines()
     if doc:
