@@ -454,6 +454,8 @@ def sosfilt(
         ``(..., L)``.
     """
     _check_signal(x)
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if sos.shape[-1] != 6 or sos.dim() < 2:
         raise ValueError(f"sos must be (..., sections, 6), got {tuple(sos.shape)}")
     time_varying = sos.dim() > x.dim() + 1
@@ -464,14 +466,10 @@ def sosfilt(
     if mode == "freq_sampling":
         if time_varying:
             raise ValueError("mode='freq_sampling' needs time-invariant sos; use 'recursive'")
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         n = n_fft or DEFAULT_N_FFT
         resp = torch.fft.rfft(sos[..., :3].to(x.dtype), n) / torch.fft.rfft(sos[..., 3:].to(x.dtype), n)
         h = torch.fft.irfft(resp.prod(dim=-2), n)
         return _fft_convolve(x, h)
-    if mode != "recursive":
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     y = x
     for s in range(sos.shape[-2]):
         sec = sos[..., s, :]
