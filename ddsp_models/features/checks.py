@@ -8,6 +8,7 @@ return ``frames = samples // hop`` frames, frame ``t`` centred on sample ``t * h
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,15 +47,16 @@ def _divisors_near(n: int, target: float, k: int = 4) -> list[int]:
 
 def hop_from_rates(sample_rate: float, frame_rate: float) -> int:
     """``sample_rate / frame_rate`` as a whole number of samples, or a clear ``ValueError``."""
-    if not (isinstance(sample_rate, (int, float)) and sample_rate > 0 and math.isfinite(sample_rate)):
+    if not (isinstance(sample_rate, numbers.Real) and sample_rate > 0 and math.isfinite(sample_rate)):
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
-    if not (isinstance(frame_rate, (int, float)) and frame_rate > 0 and math.isfinite(frame_rate)):
+    if not (isinstance(frame_rate, numbers.Real) and frame_rate > 0 and math.isfinite(frame_rate)):
         raise ValueError(f"frame_rate must be a positive number of frames/s, got {frame_rate!r}")
     hop = sample_rate / frame_rate
     if abs(hop - round(hop)) > 1e-9 * hop or round(hop) < 1:
         hint = ""
         if float(sample_rate).is_integer():
-            good = _divisors_near(int(sample_rate), frame_rate)
+            sample_rate = int(sample_rate)
+            good = _divisors_near(sample_rate, frame_rate)
             hint = f" Frame rates that divide {sample_rate:g} Hz near it: {good}."
         raise ValueError(
             f"frame_rate={frame_rate:g} does not divide sample_rate={sample_rate:g}: the hop "

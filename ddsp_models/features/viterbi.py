@@ -9,8 +9,9 @@ previous state, so each time step still costs ``O(states * (2 * width + 1))`` in
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 from torch import Tensor
 
 __all__ = ["viterbi_banded", "triangular_transition", "band_from_matrix"]
@@ -82,27 +83,36 @@ def viterbi_banded(
     w = (log_band.shape[1] - 1) // 2
     if log_band.shape != (s, 2 * w + 1):
         raise ValueError(f"log_band must be ({s}, 2*width+1), got {tuple(log_band.shape)}")
-    e = log_emission.detach().to("cpu", torch.float64)
-    band = log_band.detach().to(e)
-    score = e[:, 0] + (log_prior.detach().to(e) if log_prior is not None else -torch.log(torch.tensor(float(s))))
-    back = torch.empty(b, t, s, dtype=torch.int16 if s < 2**15 else torch.int64)
-    j = torch.arange(s)
+    # The loop runs in numpy: thousands of tiny steps are dominated by per-op overhead, which
+    # is far lower (and immune to thread-pool contention) in single-threaded numpy.
+    e = log_emission.detach().to("cpu", torch.float64).numpy()
+    bandn = log_band.detach().to("cpu", torch.float64).numpy()
+    if log_prior is not None:
+        score = e[:, 0] + log_prior.detach().to("cpu", torch.float64).numpy()
+    else:
+        score = e[:, 0] - np.log(s)
+    back = np.empty((b, t, s), dtype=np.int16 if s < 2**15 else np.int64)
+    j = np.arange(s)
+    padded = np.full((b, s + 2 * w), -np.inf)
+    rows = np.arange(b)[:, None]
     for k in range(1, t):
+        padded[:, w : w + s] = score
         # cand[b, j, w + d] = score[b, j + d] + log A[j + d, j]
-        padded = F.pad(score, (w, w), value=-torch.inf)
-        cand = padded.unfold(1, 2 * w + 1, 1) + band
-        best, arg = cand.max(dim=2)
+        cand = sliding_window_view(padded, 2 * w + 1, axis=1) + bandn
+        arg = cand.argmax(axis=2)
+        best = np.take_along_axis(cand, arg[..., None], axis=2)[..., 0]
         src = j + arg - w
         if log_jump is not None:
-            top, top_arg = score.max(dim=1, keepdim=True)
-            jump = top + log_jump
+            top_arg = score.argmax(axis=1)
+            jump = score[rows[:, 0], top_arg][:, None] + log_jump
             take = jump > best
-            best = torch.where(take, jump, best)
-            src = torch.where(take, top_arg, src)
-        back[:, k] = src.to(back.dtype)
+            best = np.where(take, jump, best)
+            src = np.where(take, top_arg[:, None], src)
+        back[:, k] = src
         score = best + e[:, k]
-    path = torch.empty(b, t, dtype=torch.int64)
-    path[:, -1] = score.argmax(dim=1)
+    path = np.empty((b, t), dtype=np.int64)
+    path[:, -1] = score.argmax(axis=1)
     for k in range(t - 1, 0, -1):
-        path[:, k - 1] = back[:, k].gather(1, path[:, k : k + 1])[:, 0].long()
+        path[:, k - 1] = back[rows[:, 0], k, path[:, k]]
+    path = torch.from_numpy(path)
     return path.to(log_emission.device)
