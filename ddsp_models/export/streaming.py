@@ -261,6 +261,10 @@ class StreamingSynth(nn.Module):
             ir = torch.zeros(1)
         self.register_buffer("reverb_ir", ir)
         self.reverb_length = int(ir.shape[0])
+        # spectrum of the IR at the FFT size last used (recomputed when the block size changes)
+        self.register_buffer("reverb_spec", torch.zeros(0, dtype=torch.complex64),
+                             persistent=False)
+        self.reverb_nfft = 0
         # ---- state (shapes set by reset on the first call)
         for name in ("h", "f0_hist", "amp_hist", "phase", "noise_tail", "noise_line",
                      "reverb_tail", "last_f0", "last_raw"):
@@ -401,8 +405,10 @@ class StreamingSynth(nn.Module):
         m = x.shape[1]
         nr = self.reverb_length
         nfft = _fft_size(m + nr - 1)
-        ir = self.reverb_ir.to(x.dtype)
-        full = torch.fft.irfft(torch.fft.rfft(x, nfft) * torch.fft.rfft(ir, nfft), nfft)
+        if nfft != self.reverb_nfft or self.reverb_spec.device != x.device:
+            self.reverb_spec = torch.fft.rfft(self.reverb_ir.to(x.dtype), nfft)
+            self.reverb_nfft = nfft
+        full = torch.fft.irfft(torch.fft.rfft(x, nfft) * self.reverb_spec, nfft)
         full = full[:, : m + nr - 1]
         full = torch.cat([full[:, : nr - 1] + self.reverb_tail, full[:, nr - 1:]], dim=1)
         self.reverb_tail = full[:, m:]
