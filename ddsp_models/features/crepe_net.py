@@ -156,10 +156,11 @@ def _map_state_dict(sd: dict[str, Tensor], capacity: str) -> dict[str, Tensor]:
 
 @lru_cache(maxsize=4)
 def _load_cpu(capacity: str) -> CrepeNet:
-    net = CrepeNet(capacity)
-    sd = torch.load(crepe_weights_path(capacity), weights_only=True, map_location="cpu")
-    net.load_state_dict(_map_state_dict(sd, capacity), strict=True)
-    net.eval().requires_grad_(False)
+    with torch.inference_mode(False):  # normal tensors even if first called in inference mode
+        net = CrepeNet(capacity)
+        sd = torch.load(crepe_weights_path(capacity), weights_only=True, map_location="cpu")
+        net.load_state_dict(_map_state_dict(sd, capacity), strict=True)
+        net.eval().requires_grad_(False)
     return net
 
 
@@ -167,7 +168,8 @@ def _load_cpu(capacity: str) -> CrepeNet:
 def _load_on(capacity: str, device: str) -> CrepeNet:
     import copy
 
-    return copy.deepcopy(_load_cpu(capacity)).to(device)
+    with torch.inference_mode(False):
+        return copy.deepcopy(_load_cpu(capacity)).to(device)
 
 
 def load_crepe(capacity: str = "full", device: torch.device | str | None = None) -> CrepeNet:

@@ -39,7 +39,7 @@ def _edge_matrices(net: CrepeNet) -> tuple[Tensor, Tensor, Tensor]:
     tap sums, cached on the network."""
     cache = getattr(net, "_shared_cache", None)
     w = net.convs[0].weight  # (C, 1, 512)
-    if cache is not None and cache[0] == (w.device, w.dtype, w._version):
+    if cache is not None and cache[0] == (w.device, w.dtype, w.data_ptr()):
         return cache[1]
     wc = w[:, 0, :].detach()  # (C, 512)
     c = wc.shape[0]
@@ -60,7 +60,7 @@ def _edge_matrices(net: CrepeNet) -> tuple[Tensor, Tensor, Tensor]:
     s[:, :_EDGE] -= ml.sum(0).reshape(c, _EDGE)
     s[:, -_EDGE:] -= mr.sum(0).reshape(c, _EDGE)
     out = (ml, mr, s)
-    net._shared_cache = ((w.device, w.dtype, w._version), out)
+    net._shared_cache = ((w.device, w.dtype, w.data_ptr()), out)
     return out
 
 

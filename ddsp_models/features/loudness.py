@@ -15,6 +15,7 @@ FFT size follows the sample rate, the power is referred to a 512-point FFT (mult
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -41,6 +42,13 @@ def a_weighting_db(frequency_hz: Tensor, min_db: float = -80.0) -> Tensor:
         ra = num / den
         db = 20.0 * torch.log10(ra.clamp_min(1e-300)) + 2.0
     return db.clamp_min(min_db).to(frequency_hz.dtype if frequency_hz.is_floating_point() else torch.float32)
+
+
+@lru_cache(maxsize=16)
+def _a_weight_power(sample_rate: float, n_fft: int) -> Tensor:
+    """A-weighting of the rfft bins as a linear power factor (float64, CPU, cached)."""
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    return 10.0 ** (a_weighting_db(freqs) / 10.0)
 
 
 def _stft_power(x: Tensor, n_fft: int, hop: int, n_frames: int) -> Tensor:
@@ -80,8 +88,7 @@ def compute_loudness(
     x = inp.audio
     n_fft = default_n_fft(sample_rate) if n_fft is None else int(n_fft)
     power = _stft_power(x, n_fft, inp.hop, inp.n_frames)
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    weight = (10.0 ** (a_weighting_db(freqs) / 10.0)).to(device=x.device, dtype=x.dtype)
+    weight = _a_weight_power(float(sample_rate), n_fft).to(device=x.device, dtype=x.dtype)
     mean_power = (power * weight).mean(-1) * (REFERENCE_N_FFT / n_fft)
     floor = 10.0 ** (-range_db / 10.0)
     db = 10.0 * torch.log10(mean_power.clamp_min(floor)) - ref_db
