@@ -149,7 +149,6 @@ def compute_f0(
     threshold = F0_METHODS[method] if voicing_threshold is None else voicing_threshold
     if method == "yin":
         f0, conf, _ = yin(x, sample_rate, inp.hop, inp.n_frames, fmin=fmin, fmax=fmax)
-        silent = None
     else:
         x16 = resample(x, sample_rate, CREPE_SAMPLE_RATE) if sample_rate != CREPE_SAMPLE_RATE else x
         hop16 = CREPE_SAMPLE_RATE / frame_rate
@@ -163,8 +162,7 @@ def compute_f0(
             progress=progress,
         )
         f0, conf = decode_activations(acts, viterbi=viterbi)
-        silent = std < SILENT_STD
-        conf = conf.masked_fill(silent, 0.0)
+        conf = conf.masked_fill(std < SILENT_STD, 0.0)
     if refine:
         f0r, _ = refine_f0(x, sample_rate, inp.hop, f0.to(x.device), fmin=min(30.0, fmin))
         f0 = f0r.to(f0)
