@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
@@ -143,9 +144,9 @@ def main():
 
     print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} x {args.seconds} s "
           f"@ {sr} Hz, recipe={Path(args.recipe).name}, {args.steps} timed steps")
-    rows = [("ddsp-models", timed(ours, device, args.steps)),
-            ("obvious (same loss math via auraloss)", timed(obvious, device, args.steps)),
-            ("obvious + auraloss defaults", timed(obvious_default, device, args.steps))]
+    rows = [("ddsp-models", timed(ours, device, args.steps, args.warmup)),
+            ("obvious (same loss math via auraloss)", timed(obvious, device, args.steps, args.warmup)),
+            ("obvious + auraloss defaults", timed(obvious_default, device, args.steps, args.warmup))]
     for name, s in rows:
         print(f"  {name:40s} {s:8.3f} s/step   ({s / rows[0][1]:.2f}x ours)", flush=True)
 
@@ -175,16 +176,19 @@ def main():
         return run
 
     parts = {
-        "decoder": (timed(dec, device, args.steps),) * 2,
-        "synth graph": (timed(graph_ours, device, args.steps), timed(graph_obvious, device, args.steps)),
-        "loss": (timed(loss_part(model.loss_fn), device, args.steps),
-                 timed(loss_part(aura_same), device, args.steps)),
+        "decoder": (timed(dec, device, args.steps, args.warmup),) * 2,
+        "synth graph": (timed(graph_ours, device, args.steps, args.warmup),
+                        timed(graph_obvious, device, args.steps, args.warmup)),
+        "loss": (timed(loss_part(model.loss_fn), device, args.steps, args.warmup),
+                 timed(loss_part(aura_same), device, args.steps, args.warmup)),
     }
     tot = [sum(v[i] for v in parts.values()) for i in range(2)]
     print("  parts (forward + backward each)      ddsp-models           obvious")
     for name, (a, b) in parts.items():
         print(f"    {name:34s} {a:7.3f} s ({100 * a / tot[0]:4.1f} %)  {b:7.3f} s ({100 * b / tot[1]:4.1f} %)")
     print(f"    {'sum':34s} {tot[0]:7.3f} s           {tot[1]:7.3f} s")
+    sl = [parts["synth graph"][i] + parts["loss"][i] for i in range(2)]
+    print(f"    synth graph + loss: obvious / ours = {sl[1] / sl[0]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Train an autoencoder from a YAML recipe (LightningCLI): ddsp train --config RECIPE.yaml --data.path DATA_DIR
+"""Train an autoencoder from a YAML recipe (LightningCLI).
+
+``ddsp train --config RECIPE.yaml --data.path DATA_DIR``
 
 Every option of the model (``--model.*``), the data (``--data.*``), the trainer
 (``--trainer.*``) and the checkpoints (``--checkpoint.*``, a ModelCheckpoint) can be set in the
