@@ -145,7 +145,8 @@ def main() -> None:
             if i >= 10:
                 ts.append(time.perf_counter() - t0)
         m = statistics.median(ts)
-        print(f"onnxruntime step: median {m * 1e3:.2f} ms ({100 * m / block_s:.1f} % of the block)")
+        print(f"onnxruntime step: median {m * 1e3:.2f} ms "
+              f"({100 * m / block_s:.1f} % of the block)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import ddsp_models
 from ddsp_models import registry
 from ddsp_models.nn.autoencoder import Autoencoder
 
-GRAPH = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 4}}, "edges": ["harmonic -> out"]}
+GRAPH = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 4}},
+         "edges": ["harmonic -> out"]}
 
 
 def tiny(seed=0):

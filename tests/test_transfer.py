@@ -4,7 +4,6 @@ without clicks, silent / corrupt / missing inputs and unknown models (CLI errors
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from ddsp_models.export.noise import deterministic_noise
 from ddsp_models.features import compute_f0
 from ddsp_models.graph import presets
 from ddsp_models.nn.autoencoder import Autoencoder
-from ddsp_models.transfer.core import SilentInputWarning, transfer, transfer_with_features
+from ddsp_models.transfer.core import SilentInputWarning, transfer
 from ddsp_models.transfer.features import extract_features
 from ddsp_models.transfer.synthesis import render
 

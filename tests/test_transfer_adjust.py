@@ -103,7 +103,8 @@ def test_transfer_applies_auto_adjust_and_shifts():
     from ddsp_models.nn.autoencoder import Autoencoder
     from ddsp_models.transfer.core import transfer_with_features
 
-    g = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 4}}, "edges": ["harmonic -> out"]}
+    g = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 4}},
+         "edges": ["harmonic -> out"]}
     m = Autoencoder(graph=g, decoder=dict(hidden_size=8, mlp_size=8, mlp_layers=1)).eval()
     m.dataset_stats = {"pitch_midi": {"mean": 69.0}, "quantile_levels": list(QUANTILE_LEVELS),
                        "loudness_db_voiced": {"quantiles": list(np.linspace(-60, -20, 101))}}

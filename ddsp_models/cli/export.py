@@ -1,4 +1,4 @@
-"""Export a model's synthesis for real-time or non-Python use (ddsp export --model M --format torchscript -o FILE)."""
+"""Export a model's synthesis (streaming TorchScript, whole-signal TorchScript, ONNX)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export", help="export a model as TorchScript (streaming or whole-signal) or ONNX",
         description=(
-            "Write the model's decoder + synth graph as a self-contained file. --streaming: "
-            "forward(f0_hz (B,N,1) Hz, loudness_db (B,N,1) dB) -> (B,1,N*hop) per block of N "
-            "frames (block = N*hop samples, e.g. 64..1024), GRU, oscillator phase, noise and "
-            "reverb tail carried inside; reset() starts a stream, flush() ends it. Without "
-            "--streaming: the same call renders a whole signal. Supported graphs: Harmonic "
-            "and/or FilteredNoise -> (trainable Reverb) -> out (the DDSP default)."),
-        epilog="example:\n  ddsp export --model violin --format torchscript --streaming -o violin.pt",
+            "Write the model's decoder + synth graph as a self-contained file. --streaming:\n"
+            'forward(f0_hz (B,N,1) Hz, loudness_db (B,N,1) dB) -> (B,1,N*hop) per block of N\n'
+            'frames (block = N*hop samples, e.g. 64..1024), GRU, oscillator phase, noise and\n'
+            'reverb tail carried inside; reset() starts a stream, flush() ends it. Without\n'
+            '--streaming: the same call renders a whole signal. Supported graphs: Harmonic\n'
+            'and/or FilteredNoise -> (trainable Reverb) -> out (the DDSP default).'),
+        epilog=("example:\n"
+                "  ddsp export --model violin --format torchscript --streaming -o violin.pt"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", "-m", required=True, metavar="NAME_OR_PATH",
                    help="a shipped model name, an exported model folder or a .ckpt")

@@ -1,4 +1,4 @@
-"""Timbre transfer: play recordings with a trained model (ddsp transfer INPUT... --model NAME -o OUT)."""
+"""Timbre transfer: play recordings with a trained model."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "transfer", help="timbre transfer: play recordings with a trained model",
         description=(
-            "Extract f0 and loudness of each INPUT (any format libsndfile reads, any rate and "
-            "channel count: mixed down to mono and resampled to the model's rate), optionally "
-            "auto-adjust them to the model's training data, render them with the model and "
-            "write the result at the input's sample rate. Long files are processed in chunks "
-            "with continuous state (bounded memory). A silent input gives a silent output of "
-            "the same length (with a note on stderr)."),
+            'Extract f0 and loudness of each INPUT (any format libsndfile reads, any rate and\n'
+            "channel count: mixed down to mono and resampled to the model's rate), optionally\n"
+            "auto-adjust them to the model's training data, render them with the model and\n"
+            "write the result at the input's sample rate. Long files are processed in chunks\n"
+            'with continuous state (bounded memory). A silent input gives a silent output of\n'
+            'the same length (with a note on stderr).'),
         epilog=("examples:\n  ddsp transfer voice.wav --model violin -o violin.wav\n"
                 "  ddsp transfer a.wav b.flac --model ./my_model --pitch-shift -12 -o out_dir/\n"
                 "  ddsp transfer hum.wav --model run.ckpt --f0 yin --no-auto-adjust -o out.wav "
@@ -67,8 +67,8 @@ def _targets(inputs: list[str], output: str, plot: str | None):
         raise ValueError(f"inputs share the name(s) {sorted(dup)}; their outputs would collide "
                          "in the output folder; rename or transfer them separately")
     pdir = Path(plot) if plot else None
-    return [(Path(i), out / (Path(i).stem + ".wav"), pdir / (Path(i).stem + ".png") if pdir else None)
-            for i in inputs]
+    return [(Path(i), out / (Path(i).stem + ".wav"),
+             pdir / (Path(i).stem + ".png") if pdir else None) for i in inputs]
 
 
 def run(args) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import List, Optional
+from typing import List
 
 import torch
 import torch.nn.functional as F
@@ -345,7 +345,8 @@ class StreamingSynth(nn.Module):
         nxt = ff[:, 2:n + 2].to(torch.float64)
         r = torch.arange(hop, device=f0.device, dtype=torch.float64) / hop
         f_audio = cur[..., None] + (nxt - cur)[..., None] * r  # (B, N, hop)
-        omega = (2.0 * math.pi * f_audio / self.sample_rate) * valid[None, :, None].to(torch.float64)
+        omega = 2.0 * math.pi * f_audio / self.sample_rate
+        omega = omega * valid[None, :, None].to(torch.float64)
         omega = omega.reshape(b, n * hop)
         cs = torch.cumsum(omega, dim=-1)
         phase = torch.remainder(self.phase[:, None] + cs - omega, 2.0 * math.pi)
