@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--f0", default="yin,crepe-tiny", help="comma-separated f0 methods")
     ap.add_argument("--decoder", default="ddsp", choices=sorted(DECODERS))
     ap.add_argument("--blocks", type=int, default=300, help="streaming blocks timed")
+    ap.add_argument("--block-frames", type=int, default=4,
+                    help="frames per streaming block (4 = 256 samples at 16 kHz)")
     ap.add_argument("--onnx", action="store_true", help="also time the ONNX step (onnxruntime)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -100,7 +102,7 @@ def main() -> None:
           f"{dur / wall_d:12.1f}")
 
     # ---- streaming export, 256-sample blocks
-    block = 4  # frames; 4 * 64 = 256 samples = 16 ms
+    block = args.block_frames  # frames; 4 * 64 = 256 samples = 16 ms
     scripted = torch.jit.script(StreamingSynth(model))
     f0b = torch.full((1, block, 1), 330.0)
     ldb = torch.full((1, block, 1), -25.0)
