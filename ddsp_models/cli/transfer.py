@@ -112,7 +112,7 @@ def run(args) -> int:
                 f0_in = res.features.f0_hz if res.features is not None else None
                 plot_transfer(png, mono, res.audio, sr, f0_in, res.f0_hz, res.frame_rate,
                               title=src.name)
-        except (FileNotFoundError, AudioFileError, ValueError, OSError) as err:
+        except (FileNotFoundError, AudioFileError, ValueError, OSError, ImportError) as err:
             print(f"{PROG}: error: {src}: {_one_line(err)}", file=sys.stderr)
             failed += 1
             continue
