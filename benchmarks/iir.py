@@ -2,7 +2,9 @@
 
 Setting: batch 16, 4 s of mono audio at 16 kHz (64000 samples), float32, CPU, 2 threads for
 torch and numba. Every entry computes the output, ``out.square().mean()``, and the gradients
-w.r.t. the audio and every parameter; the median of several runs is printed, with the ratio
+w.r.t. the audio and every parameter; entries of a group are timed round-robin (one run each
+per round, so load drift on a shared machine hits all alike) and the median of the rounds is
+printed, with the ratio
 ``peer / ours`` (> 1: the peer is slower) against our entry doing the *same* work (exact vs
 exact, frequency sampling vs frequency sampling).
 
@@ -32,8 +34,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import pathlib
+import statistics
 import sys
 import types
 
@@ -244,14 +246,29 @@ def tv_biquad_entries(batch, n):
 # --------------------------------------------------------------------------------------
 
 
-def time_group(title, entries, repeats, reference):
-    """Time entries; ratios are against our entry of the same kind (exact / freq_sampling)."""
-    times = {}
+def time_interleaved(entries, repeats, warmup=2):
+    """Median forward+backward seconds per entry, timing the entries round-robin.
+
+    The machine is shared and its load drifts over minutes; timing every entry once per round
+    (instead of all runs of one entry, then the next) exposes all entries to the same drift,
+    so their ratios stay meaningful."""
+    runnable = []
     for name, fn, leaves in entries:
         try:
-            times[name] = time_fwd_bwd(fn, leaves, runs=repeats, warmup=2)
+            time_fwd_bwd(fn, leaves, runs=1, warmup=warmup - 1)
+            runnable.append((name, fn, leaves))
         except Exception as e:  # a peer failing must not hide the other figures
             print(f"{name}: could not run ({type(e).__name__}: {e})")
+    samples = {name: [] for name, _, _ in runnable}
+    for _ in range(repeats):
+        for name, fn, leaves in runnable:
+            samples[name].append(time_fwd_bwd(fn, leaves, runs=1, warmup=0))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def time_group(title, entries, repeats, reference):
+    """Time entries; ratios are against our entry of the same kind (exact / freq_sampling)."""
+    times = time_interleaved(entries, repeats)
     rows = []
     for name, t in times.items():
         ref = reference(name)
