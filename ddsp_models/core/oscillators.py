@@ -306,8 +306,9 @@ def harmonic_synthesis(
         n_samples: output length (``hop = n_samples // frames``).
         sample_rate: Hz.
         phase_method: ``"float64"`` or ``"chunked"`` (see :func:`angular_cumsum`).
-        block_frames: frames per chunk of the kernel (default: about 2M intermediate values,
-            8 MB in float32, per chunk; larger chunks mean fewer, bigger tensor ops).
+        block_frames: frames per chunk of the kernel (default: about 8M intermediate values,
+            32 MB in float32, per chunk). Larger chunks mean fewer, bigger tensor ops, which
+            matters with several threads on a busy machine (each op is a thread barrier).
 
     Returns:
         ``(batch, n_samples)`` audio.
@@ -339,7 +340,7 @@ def harmonic_synthesis(
     if block_frames is None:
         j, m = _split_harmonics(k)
         floats_per_sample = 2 * (j + m) + 8 * m + 4  # intermediates of one chunk
-        block_frames = max(1, (1 << 21) // (b * hop * floats_per_sample))
+        block_frames = max(1, (1 << 23) // (b * hop * floats_per_sample))
     out = _HarmonicBank.apply(phase, amps, hop, int(block_frames))
     return out[:, :n_samples]
 
