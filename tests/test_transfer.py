@@ -250,3 +250,16 @@ def test_ten_minute_input_runs_in_bounded_memory():
     growth_mb = float(proc.stdout.strip().splitlines()[-1])
     # input 19 MB + output 19 MB + resampling copies; a whole-file YIN alone would need GBs
     assert growth_mb < 400, growth_mb
+
+
+def test_graphs_the_streaming_renderer_lacks_are_rendered_in_one_call():
+    torch.manual_seed(0)
+    g = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 8}, "gain": {"type": "Gain"}},
+         "edges": ["harmonic -> gain", "gain -> out"]}  # Gain: not a streaming node
+    m = Autoencoder(graph=g, decoder=SMALL).eval()
+    from ddsp_models.transfer.synthesis import can_stream
+
+    assert not can_stream(m)
+    x, _ = melody(16000, seconds=0.5)
+    y = transfer(m, x, 16000, f0_method="yin", auto_adjust=False)
+    assert y.shape == x.shape and torch.isfinite(y).all() and y.abs().max() > 0

@@ -49,8 +49,9 @@ def render(
     """
     from ..export.streaming import StreamingSynth, UnsupportedGraphError
 
-    f0 = f0_hz.reshape(1, -1, 1).float()
-    ld = loudness_db.reshape(1, -1, 1).float()
+    dev = next(model.parameters()).device
+    f0 = f0_hz.reshape(1, -1, 1).float().to(dev)
+    ld = loudness_db.reshape(1, -1, 1).float().to(dev)
     n = f0.shape[1]
     try:
         engine = StreamingSynth(model, seed=seed)
@@ -58,14 +59,14 @@ def render(
         if n > 120 * model.frame_rate:
             warnings.warn(f"rendering {n / model.frame_rate:.0f} s in one call ({err}); memory "
                           "grows with the file length", stacklevel=2)
-        x = None if audio is None else audio.reshape(1, 1, -1)
-        return model(f0, ld, x)[0].mean(0)
+        x = None if audio is None else audio.reshape(1, 1, -1).to(dev)
+        return model(f0, ld, x)[0].mean(0).cpu()
     chunk_frames = max(1, int(chunk_frames))
     d = engine.latency_frames
     hop = engine.hop
-    out = torch.empty((n + d) * hop, dtype=f0.dtype)
+    out = torch.empty((n + d) * hop, dtype=f0.dtype)  # on the CPU
     for c0 in range(0, n, chunk_frames):
         y = engine(f0[:, c0:c0 + chunk_frames], ld[:, c0:c0 + chunk_frames])[0, 0]
-        out[c0 * hop: c0 * hop + y.shape[0]] = y
-    out[n * hop:] = engine.flush()[0, 0]
+        out[c0 * hop: c0 * hop + y.shape[0]] = y.cpu()
+    out[n * hop:] = engine.flush()[0, 0].cpu()
     return out[d * hop:]  # the stream lags by d frames
