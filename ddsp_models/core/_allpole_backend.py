@@ -20,7 +20,10 @@ import types
 import numpy as np
 
 import torch
+
 from torch import Tensor
+
+from ._numba import import_numba
 
 __all__ = [
     "run_allpole",
@@ -45,7 +48,7 @@ def _compile():
         _KERNELS = False
         return _KERNELS
     try:
-        import numba
+        numba = import_numba()
     except ImportError:  # pragma: no cover - numba is a dependency, but stay usable without
         _KERNELS = False
         return _KERNELS

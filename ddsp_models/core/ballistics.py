@@ -37,8 +37,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from ._numba import import_numba
 
 __all__ = ["attack_release", "time_constant_to_alpha", "alpha_to_time_constant"]
 
@@ -128,7 +131,7 @@ def _numba_kernels() -> dict[str, Callable] | None:
     if _KERNELS:
         return _KERNELS
     try:
-        import numba
+        numba = import_numba()
     except ImportError:  # pragma: no cover - numba is a declared dependency
         return None
     _KERNELS["forward"], _KERNELS["backward"] = _build_kernels(numba, parallel=False)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..core._numba import import_numba
 from ..core.ballistics import PARALLEL_MIN_SAMPLES, attack_release, time_constant_to_alpha
 from ..core.scaling import LogSigmoidRange, SigmoidRange, amplitude_to_db, db_to_amplitude
 from .base import Param, Processor
@@ -223,7 +224,7 @@ def _build_kernels(numba, parallel: bool) -> dict[str, object]:
 def _kernel(name: str, x: Tensor):
     """Serial kernels for small inputs (waking numba's thread pool costs ms), else parallel."""
     if not _KERNELS:
-        import numba
+        numba = import_numba()
 
         _KERNELS["serial"] = _build_kernels(numba, parallel=False)
         _KERNELS["parallel"] = _build_kernels(numba, parallel=True)
@@ -278,7 +279,7 @@ class _ApplyGain(torch.autograd.Function):
 
 def _has_numba() -> bool:
     try:
-        import numba  # noqa: F401
+        import_numba()
     except ImportError:  # pragma: no cover - numba is a declared dependency
         return False
     return True
