@@ -20,7 +20,6 @@ import types
 import numpy as np
 
 import torch
-
 from torch import Tensor
 
 from ._numba import import_numba
