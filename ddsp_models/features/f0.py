@@ -131,7 +131,7 @@ def compute_f0(
         refine: sharpen the f0 of clearly periodic frames with YIN's difference function
             searched within ±1 semitone of the estimate (removes the CREPE weights' bias of
             up to ~15-30 cents on clean tones; the octave stays CREPE's). Default True;
-            ``refine=False`` gives the plain CREPE/YIN estimate.
+            ``refine=False`` gives the plain CREPE estimate. YIN already ends with this step.
         batch_size: CREPE frames per network call (bounded memory for long files).
         device: where CREPE runs (default: the audio's device).
         progress: show a tqdm progress bar for CREPE.
@@ -163,7 +163,7 @@ def compute_f0(
         )
         f0, conf = decode_activations(acts, viterbi=viterbi)
         conf = conf.masked_fill(std < SILENT_STD, 0.0)
-    if refine:
+    if refine and method != "yin":
         f0r, _ = refine_f0(x, sample_rate, inp.hop, f0.to(x.device), fmin=min(30.0, fmin))
         f0 = f0r.to(f0)
     if fill:
