@@ -34,7 +34,8 @@ def _load(name: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``ddsp`` parser; with ``only`` set, just that subcommand is imported (fast start-up)."""
     parser = argparse.ArgumentParser(
         prog="ddsp",
         description="Differentiable DSP autoencoders: prepare data, train, transfer timbre, export.",
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ddsp-models {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
+        if only is not None and name != only:
+            continue
         module = _load(name)
         if module is None:
             continue
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         module = _load(argv[0])
         if module is not None and hasattr(module, "main") and not hasattr(module, "add_parser"):
             return int(module.main(argv[1:]) or 0)
-    parser = build_parser()
+    parser = build_parser(only=argv[0] if argv and argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
