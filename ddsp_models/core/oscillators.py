@@ -306,9 +306,11 @@ def harmonic_synthesis(
         n_samples: output length (``hop = n_samples // frames``).
         sample_rate: Hz.
         phase_method: ``"float64"`` or ``"chunked"`` (see :func:`angular_cumsum`).
-        block_frames: frames per chunk of the kernel (default: about 8M intermediate values,
-            32 MB in float32, per chunk). Larger chunks mean fewer, bigger tensor ops, which
-            matters with several threads on a busy machine (each op is a thread barrier).
+        block_frames: frames per chunk of the kernel (default: at most 32M intermediate
+            values, 128 MB in float32, per chunk; 4 chunks for batch 16 × 4 s × 100
+            harmonics). Fewer, bigger chunks mean fewer tensor ops, which matters with
+            several threads on a busy machine (each op ends at a thread barrier); smaller
+            chunks use less memory.
 
     Returns:
         ``(batch, n_samples)`` audio.
@@ -340,7 +342,7 @@ def harmonic_synthesis(
     if block_frames is None:
         j, m = _split_harmonics(k)
         floats_per_sample = 2 * (j + m) + 8 * m + 4  # intermediates of one chunk
-        block_frames = max(1, (1 << 23) // (b * hop * floats_per_sample))
+        block_frames = max(1, (1 << 25) // (b * hop * floats_per_sample))
     out = _HarmonicBank.apply(phase, amps, hop, int(block_frames))
     return out[:, :n_samples]
 
