@@ -59,8 +59,8 @@ def _stft_power(x: Tensor, n_fft: int, hop: int, n_frames: int) -> Tensor:
     s = torch.stft(
         x, n_fft, hop_length=hop, window=window, center=True, pad_mode="constant", return_complex=True
     )
-    s = s[..., :n_frames].transpose(-1, -2)
-    return s.real.square() + s.imag.square()
+    s = s[..., :n_frames]
+    return (s.real.square() + s.imag.square()).transpose(-1, -2)  # power first: contiguous
 
 
 def compute_loudness(
