@@ -86,7 +86,9 @@ def crepe_activations(
         n_frames: number of frames per batch item.
         hop_16k: frame spacing in 16 kHz samples (need not be whole; centres are rounded).
         capacity: ``"full"`` or ``"tiny"``.
-        batch_size: frames per network call (default: 512 tiny / 128 full on CPU, 2048 on GPU).
+        batch_size: frames per network call (default: 1024 tiny / 128 full on CPU, 2048 on
+            GPU; peak memory is about 0.4 MB (tiny) / 3 MB (full) per frame of the batch).
+            Few large calls matter on CPU: each conv call has a fixed cost.
         device: where the network runs (default: the audio's device).
         progress: show a tqdm progress bar.
         shared_first_layer: compute the first (strided) layer once per signal instead of once
@@ -100,7 +102,7 @@ def crepe_activations(
     device = torch.device(device) if device is not None else audio_16k.device
     net = load_crepe(capacity, device)
     if batch_size is None:
-        batch_size = 2048 if device.type != "cpu" else (512 if capacity == "tiny" else 128)
+        batch_size = 2048 if device.type != "cpu" else (1024 if capacity == "tiny" else 128)
     x = audio_16k.to(device=device, dtype=torch.float32)
     b = x.shape[0]
     acts = torch.empty(b, n_frames, CREPE_N_BINS, device=device)
