@@ -206,3 +206,13 @@ def test_frame_rate_error_suggests_divisors():
     with pytest.raises(ValueError, match=r"\[.*245.*\]|\[.*252.*\]"):
         hop_from_rates(44100, 250)
     assert hop_from_rates(48000, 250) == 192
+
+
+def test_yin_default_search_range_follows_the_sample_rate():
+    # fmax defaults to min(2100, sr/4): an 8 kHz signal works without passing fmax.
+    sr = 8000
+    t = torch.arange(sr // 2, dtype=torch.float64) / sr
+    x = torch.sin(2 * math.pi * 330.0 * t)
+    f0, _ = compute_f0(x, sr, 100, method="yin")
+    mid = f0[5:-5]
+    assert torch.all((1200 * torch.log2(mid / 330.0)).abs() < 20)

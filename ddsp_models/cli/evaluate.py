@@ -36,7 +36,7 @@ def evaluate(model, data_dir: str | Path, f0_method: str | None = None, batch_si
         from ..features import compute_f0
 
         def f0_fn(a, sr, fr, m):
-            return compute_f0(a, sr, fr, method=m, fmax=min(2100.0, sr / 4))
+            return compute_f0(a, sr, fr, method=m)
     if loudness_fn is None:
         from ..features import compute_loudness as loudness_fn
     n = len(ds) if max_examples is None else min(len(ds), max_examples)

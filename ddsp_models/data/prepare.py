@@ -123,9 +123,7 @@ def _default_load(path: str, sample_rate: int):
 def _default_f0(audio, sample_rate, frame_rate, method, viterbi):
     from ..features import compute_f0
 
-    # YIN needs fmax <= sample_rate / 4; 2100 Hz (the default) covers every instrument at 16 kHz
-    return compute_f0(audio, sample_rate, frame_rate, method=method, viterbi=viterbi,
-                      fmax=min(2100.0, sample_rate / 4))
+    return compute_f0(audio, sample_rate, frame_rate, method=method, viterbi=viterbi)
 
 
 def _default_loudness(audio, sample_rate, frame_rate):

@@ -114,7 +114,7 @@ def compute_f0(
     device: torch.device | str | None = None,
     progress: bool = False,
     fmin: float = 40.0,
-    fmax: float = 2100.0,
+    fmax: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Fundamental frequency in Hz and its confidence, per frame.
 
@@ -135,7 +135,8 @@ def compute_f0(
         batch_size: CREPE frames per network call (bounded memory for long files).
         device: where CREPE runs (default: the audio's device).
         progress: show a tqdm progress bar for CREPE.
-        fmin, fmax: YIN's search range in Hz.
+        fmin, fmax: YIN's search range in Hz; ``fmax=None`` means ``min(2100, sample_rate / 4)``
+            (YIN needs two periods inside its window).
 
     Returns:
         ``f0_hz, confidence``: ``(batch, frames)`` for batched input, ``(frames,)`` for
@@ -148,6 +149,7 @@ def compute_f0(
     x = inp.audio
     threshold = F0_METHODS[method] if voicing_threshold is None else voicing_threshold
     if method == "yin":
+        fmax = min(2100.0, sample_rate / 4.0) if fmax is None else fmax
         f0, conf, _ = yin(x, sample_rate, inp.hop, inp.n_frames, fmin=fmin, fmax=fmax)
     else:
         x16 = resample(x, sample_rate, CREPE_SAMPLE_RATE) if sample_rate != CREPE_SAMPLE_RATE else x

@@ -61,7 +61,6 @@ def extract_features(
     if n_frames < 1:
         raise ValueError(f"audio of {audio.shape[-1]} samples is shorter than one frame "
                          f"({hop} samples at {sample_rate} Hz)")
-    fmax = min(2100.0, sample_rate / 4.0)  # YIN searches up to a quarter of the rate
     chunk = max(1, int(round(chunk_seconds * frame_rate)))
     ctx = max(1, int(math.ceil(context_seconds * frame_rate)))
     f0s, confs, louds = [], [], []
@@ -71,8 +70,7 @@ def extract_features(
         b0 = min(n_frames, b + ctx)
         s1 = audio.shape[-1] if b0 == n_frames else b0 * hop
         x = audio[a0 * hop: s1]
-        f0, conf = compute_f0(x, sample_rate, frame_rate, method=f0_method, fill=False,
-                              fmax=fmax)
+        f0, conf = compute_f0(x, sample_rate, frame_rate, method=f0_method, fill=False)
         ld = compute_loudness(x, sample_rate, frame_rate)
         sl = slice(a - a0, b - a0)
         f0s.append(f0[sl].float())
