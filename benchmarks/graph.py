@@ -38,10 +38,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import math
 import random
-import statistics
 import sys
 import time
-import types
 
 import torch
 from torch import nn
@@ -50,6 +48,9 @@ from ddsp_models.core.scaling import LogSigmoidRange, SigmoidRange
 from ddsp_models.graph import ProcessorGraph
 from ddsp_models.graph.render import render_plan
 from ddsp_models.processors import Param, Processor, load_processor_class
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _grafx_shim import shim_grafx  # noqa: E402
 
 SR = 16000
 
@@ -169,62 +170,6 @@ def random_graph(n_nodes: int, seed: int, classes: dict[str, type]) -> Processor
         if not g.successors(n):
             g.connect(n, "out")
     return g
-
-
-# --------------------------------------------------------------------------- GRAFX shims
-def shim_grafx() -> list[str]:
-    shimmed = []
-    if "torchaudio" not in sys.modules:
-        ta = types.ModuleType("torchaudio")
-        ta.__version__ = "2.4.0"  # GRAFX compares it; a fake, no torchaudio code runs
-        taf = types.ModuleType("torchaudio.functional")
-
-        def lfilter(*_, **__):
-            raise NotImplementedError("fake torchaudio (benchmark shim): lfilter unavailable")
-
-        taf.lfilter = lfilter
-        ta.functional = taf
-        sys.modules["torchaudio"] = ta
-        sys.modules["torchaudio.functional"] = taf
-        shimmed.append("torchaudio (fake module: __version__='2.4.0', functional.lfilter raises)")
-    try:
-        import torch_geometric  # noqa: F401
-    except ImportError:
-        pyg = types.ModuleType("torch_geometric")
-        utils = types.ModuleType("torch_geometric.utils")
-
-        def scatter(src, index, dim=-1, dim_size=None, reduce="sum"):
-            dim = dim % src.dim()
-            if dim_size is None:
-                dim_size = int(index.max()) + 1 if index.numel() else 0
-            shape = list(src.shape)
-            shape[dim] = dim_size
-            view = [1] * src.dim()
-            view[dim] = -1
-            idx = index.view(view).expand_as(src)
-            is_bool = src.dtype == torch.bool
-            s = src.to(torch.uint8) if is_bool else src
-            op = {"sum": "sum", "add": "sum", "mul": "prod", "min": "amin", "max": "amax",
-                  "mean": "mean"}[reduce]
-            init = torch.ones if op == "prod" else torch.zeros
-            out = init(shape, dtype=s.dtype, device=s.device)
-            out = out.scatter_reduce(dim, idx, s, reduce=op, include_self=(op == "prod"))
-            return out.bool() if is_bool else out
-
-        def sort_edge_index(edge_index, edge_attr=None, num_nodes=None, sort_by_row=True):
-            n = int(edge_index.max()) + 1 if num_nodes is None else num_nodes
-            first, second = (edge_index[0], edge_index[1]) if sort_by_row else (edge_index[1], edge_index[0])
-            perm = torch.argsort(first * n + second, stable=True)
-            if edge_attr is None:
-                return edge_index[:, perm]
-            return edge_index[:, perm], edge_attr[perm]
-
-        utils.scatter, utils.sort_edge_index = scatter, sort_edge_index
-        pyg.utils = utils
-        sys.modules["torch_geometric"] = pyg
-        sys.modules["torch_geometric.utils"] = utils
-        shimmed.append("torch_geometric.utils.scatter/sort_edge_index (torch re-implementations)")
-    return shimmed
 
 
 def grafx_setup(g: ProcessorGraph):

@@ -37,50 +37,16 @@ import importlib.util
 import pathlib
 import statistics
 import sys
-import types
 
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from _grafx_shim import shim_grafx  # noqa: E402
 from _timing import print_table, set_threads, time_fwd_bwd  # noqa: E402
 
 SR = 16000
-
-
-def shim_torchaudio() -> list[str]:
-    """Minimal fake ``torchaudio`` so ``grafx.processors`` imports; returns what was shimmed."""
-    shimmed = []
-    if "torchaudio" not in sys.modules:
-        ta = types.ModuleType("torchaudio")
-        ta.__version__ = "2.4.0"  # GRAFX warns below 2.4
-        fn = types.ModuleType("torchaudio.functional")
-
-        def not_available(*args, **kwargs):
-            raise NotImplementedError("fake torchaudio from benchmarks/iir.py: not implemented")
-
-        fn.lfilter = not_available
-        fn.melscale_fbanks = not_available
-        ta.functional = fn
-        sys.modules["torchaudio"] = ta
-        sys.modules["torchaudio.functional"] = fn
-        shimmed.append(
-            "sys.modules['torchaudio'] = fake module (__version__ '2.4.0'; functional.lfilter and "
-            "functional.melscale_fbanks raise NotImplementedError if called)"
-        )
-    if "grafx" not in sys.modules and importlib.util.find_spec("torch_geometric") is None:
-        spec = importlib.util.find_spec("grafx")
-        if spec is not None and spec.submodule_search_locations:
-            pkg = types.ModuleType("grafx")
-            pkg.__path__ = list(spec.submodule_search_locations)
-            pkg.__spec__ = spec
-            sys.modules["grafx"] = pkg
-            shimmed.append(
-                "grafx registered as a bare package without running grafx/__init__.py (its graph "
-                "renderer imports torch_geometric, not installed); grafx.processors imports normally"
-            )
-    return shimmed
 
 
 def leaf(shape, value=0.0):
@@ -296,7 +262,7 @@ def main(argv=None):
     print(f"batch {args.batch}, {n} samples ({args.seconds} s at {SR} Hz), float32, "
           f"forward + backward, median of {args.repeats}, {args.threads} threads (torch, numba)")
 
-    shimmed = shim_torchaudio()
+    shimmed = shim_grafx()
     for s in shimmed:
         print("shim:", s)
     grafx_ok = True

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import sys
-import types
 from pathlib import Path
 
 import torch
@@ -58,42 +57,6 @@ def _signal(batch: int, n: int) -> torch.Tensor:
     env = 10 ** ((torch.rand(batch, 1, n // 1600 + 1, generator=g) * 40 - 40) / 20)
     env = env.repeat_interleave(1600, -1)[..., :n]  # level jumps every 100 ms
     return env * torch.sin(2 * math.pi * 220 * t) + 0.01 * torch.randn(batch, 1, n, generator=g)
-
-
-def _fake_torchaudio() -> list[str]:
-    """Put a minimal ``torchaudio`` into sys.modules so that ``import grafx`` succeeds."""
-    if "torchaudio" in sys.modules:
-        return []
-    ta = types.ModuleType("torchaudio")
-    ta.__version__ = "2.4.0"  # GRAFX warns below 2.4
-    fn = types.ModuleType("torchaudio.functional")
-
-    def lfilter(*args, **kwargs):
-        raise NotImplementedError("fake torchaudio (benchmarks/iir_dynamics.py): no lfilter")
-
-    fn.lfilter = lfilter
-    fn.melscale_fbanks = lfilter
-    ta.functional = fn
-    sys.modules["torchaudio"] = ta
-    sys.modules["torchaudio.functional"] = fn
-    shimmed = ["fake torchaudio: __version__ = '2.4.0', functional.lfilter and "
-               "functional.melscale_fbanks (both raise if called)"]
-    try:
-        import torch_geometric  # noqa: F401  grafx/__init__ imports its renderer, which needs it
-    except ImportError:
-        # Register the grafx package without running grafx/__init__.py (whose graph renderer
-        # imports torch_geometric); grafx.processors then imports as usual.
-        import importlib.util
-
-        spec = importlib.util.find_spec("grafx")
-        if spec is not None and spec.submodule_search_locations:
-            pkg = types.ModuleType("grafx")
-            pkg.__path__ = list(spec.submodule_search_locations)
-            pkg.__spec__ = spec
-            sys.modules["grafx"] = pkg
-            shimmed.append("grafx package registered without running grafx/__init__.py "
-                           "(it imports torch_geometric for graph rendering, not installed)")
-    return shimmed
 
 
 def _ours_compressor(x, batch, backend="auto"):
@@ -197,7 +160,10 @@ def run(batch: int = 16, seconds: float = 4.0, repeats: int = 7, threads: int = 
     n = int(seconds * SR)
     x = _signal(batch, n)
     say = print if verbose else (lambda *a, **k: None)
-    shimmed = _fake_torchaudio()
+    _timer()  # puts benchmarks/ on sys.path
+    from _grafx_shim import shim_grafx
+
+    shimmed = shim_grafx()
     if shimmed:
         say("GRAFX import shims (this script only): " + "; ".join(shimmed))
 
