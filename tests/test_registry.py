@@ -58,3 +58,24 @@ def test_paths_pass_through(models_dir, tmp_path):
     assert registry.resolve_model(ckpt) == ckpt
     with pytest.raises(registry.UnknownModelError, match="not a model"):
         registry.resolve_model(models_dir / "notes")
+
+
+def test_shipped_violin_loads_and_plays_the_given_pitch(monkeypatch):
+    """checkpoints/violin: safetensors weights + config + stats; f0 passes through the synth."""
+    import torch
+
+    from ddsp_models.features import compute_f0
+
+    monkeypatch.delenv("DDSP_MODELS_PATH", raising=False)
+    model = ddsp_models.load_model("violin")
+    assert model.dataset_stats is not None and "pitch_midi" in model.dataset_stats
+    frames = 100
+    f0 = torch.full((1, frames, 1), 440.0)
+    loudness = torch.full((1, frames, 1), -20.0)
+    with torch.no_grad():
+        audio = model(f0, loudness)
+    assert audio.shape == (1, 1, frames * model.hop) and torch.isfinite(audio).all()
+    assert audio.abs().max() > 1e-3  # a loud note is not silent
+    est, _ = compute_f0(audio[0, 0], model.sample_rate, model.frame_rate, method="yin")
+    cents = 1200 * torch.log2(est[20:-20] / 440.0)
+    assert (cents.abs() < 50).float().mean() > 0.9

@@ -131,10 +131,10 @@ def test_missing_input_and_unknown_model_are_one_line_errors(tmp_path, model_dir
     err = capsys.readouterr().err.strip()
     assert "nope.wav" in err and len(err.splitlines()) == 1
     monkeypatch.setenv("DDSP_MODELS_PATH", str(model_dir.parent))
-    assert main(["transfer", str(tmp_path / "x.wav"), "--model", "violin",
+    assert main(["transfer", str(tmp_path / "x.wav"), "--model", "theremin",
                  "-o", str(tmp_path / "o.wav")]) != 0
     err = capsys.readouterr().err.strip()
-    assert "unknown model 'violin'" in err and "Available models: tiny" in err
+    assert "unknown model 'theremin'" in err and "Available models:" in err and "tiny" in err
     assert len(err.splitlines()) == 1
 
 
