@@ -11,6 +11,8 @@ from ddsp_models.processors.dynamics import Compressor
 from ddsp_models.processors.gain import Gain, StereoGain, StereoWidener
 from ddsp_models.processors.multitap import MultitapDelay
 
+from _effect_properties import check_random_raw_params_finite
+
 F64 = torch.float64
 
 
@@ -134,12 +136,4 @@ CONTAINERS = [
 @given(seed=st.integers(0, 2**31 - 1), scale=st.floats(0, 30),
        amp=st.sampled_from([0, 1e-6, 0.1, 3]))
 def test_random_raw_parameters_give_finite_outputs_and_gradients(proc, seed, scale, amp):
-    g = torch.Generator().manual_seed(seed)
-    raw = {s.name: (scale * torch.randn(s.shape(2, 4), generator=g)).requires_grad_()
-           for s in proc.param_specs()}
-    x = (amp * torch.randn(2, 2, 64, generator=g)).requires_grad_()
-    y = proc(x, **proc.scale_params(raw))
-    assert y.shape == (2, proc.n_output_channels((2,)), 64) and torch.isfinite(y).all()
-    y.square().sum().backward()
-    assert torch.isfinite(x.grad).all()
-    assert all(torch.isfinite(r.grad).all() for r in raw.values())
+    check_random_raw_params_finite(proc, seed, scale, amp)
