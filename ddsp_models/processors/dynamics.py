@@ -101,13 +101,14 @@ def detect_peak(x: Tensor, stereo_link: bool = True) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------
-# CPU fast path. Composed from torch ops, detector + gain computer + gain application take
-# ~25 elementwise passes forward and as many backward; on CPU three numba kernels do it in
-# one pass each way, with the derivatives written out:
-#   detector+curve:  x (N, C, L) -> r (N, L)   r = min(cap, slope * ramp(sign (level - thr), knee))
-#   ballistics:      r -> s                     (core.ballistics, exact gradients)
-#   apply:           y = x * 10 ** ((m + sgn * s) / 20)
-# N rows share one gain: a batch item with linked channels, or one channel if unlinked.
+# CPU fast path. The per-sample transcendental functions (the detector's log, the gain's exp)
+# run as vectorised torch ops; everything between them is sequential in time and runs as one
+# numba kernel each way, with the derivatives written out:
+#   level_db (N, L) -> r = min(cap, slope * ramp(sign (level - thr), knee))   gain computer
+#                   -> u = -r (gate) or r -> s = attack_release(u)           ballistics
+# N rows share one gain: a batch item with linked channels, or one channel if unlinked. The
+# backward kernel runs the ballistics' adjoint backwards in time and the gain computer's
+# derivative in the same pass, so no intermediate signal is stored but s and the branches.
 # --------------------------------------------------------------------------------------
 
 _LN10_20 = 20.0 / math.log(10.0)  # dB per neper of amplitude
@@ -117,46 +118,45 @@ _KERNELS: dict[str, object] = {}
 def _build_kernels(numba, parallel: bool) -> dict[str, object]:
     prange = numba.prange if parallel else range
 
-    def detect_fwd(x, thr, sign, slope, knee, cap, floor_db):
-        n_rows, n_ch, n = x.shape
-        out = np.empty((n_rows, n), dtype=x.dtype)
+    def curve_smooth_fwd(level, thr, slope, knee, att, rel, sign, cap, negate):
+        n_rows, n = level.shape
+        out = np.empty_like(level)
+        up = np.empty((n_rows, n), dtype=np.bool_)
         for b in prange(n_rows):
             t, sl, w = thr[b], slope[b], max(knee[b], 0.0)
-            half = w / 2
+            half, a_att, a_rel = w / 2, att[b], rel[b]
+            state = 0.0
             for i in range(n):
-                a = 0.0
-                for c in range(n_ch):
-                    a = max(a, abs(x[b, c, i]))
-                level = max(_LN10_20 * math.log(a), floor_db) if a > 0 else floor_db
-                o = sign * (level - t)
+                o = sign * (level[b, i] - t)
                 if o >= half:
                     r = o
                 elif o <= -half:
                     r = 0.0
                 else:
                     r = (o + half) ** 2 / (2 * w)
-                out[b, i] = min(sl * r, cap)
-        return out
+                u = min(sl * r, cap)
+                if negate:
+                    u = -u
+                rising = u > state
+                a = a_att if rising else a_rel
+                state = a * state + (1 - a) * u
+                out[b, i] = state
+                up[b, i] = rising
+        return out, up
 
-    def detect_bwd(g, x, thr, sign, slope, knee, cap, floor_db):
-        n_rows, n_ch, n = x.shape
-        gx = np.zeros_like(x)
-        g_thr = np.zeros(n_rows)
-        g_slope = np.zeros(n_rows)
-        g_knee = np.zeros(n_rows)
+    def curve_smooth_bwd(g, level, s, up, thr, slope, knee, att, rel, sign, cap, negate):
+        n_rows, n = level.shape
+        g_level = np.empty_like(level)
+        grads = np.zeros((6, n_rows))  # thr, slope, knee, att, rel, (unused)
         for b in prange(n_rows):
             t, sl, w = thr[b], slope[b], max(knee[b], 0.0)
-            half = w / 2
-            acc_thr = 0.0
-            acc_slope = 0.0
-            acc_knee = 0.0
-            for i in range(n):
-                a = 0.0
-                for c in range(n_ch):
-                    a = max(a, abs(x[b, c, i]))
-                floored = a <= 0 or _LN10_20 * math.log(a) < floor_db
-                level = floor_db if floored else _LN10_20 * math.log(a)
-                o = sign * (level - t)
+            half, a_att, a_rel = w / 2, att[b], rel[b]
+            acc_thr = acc_slope = acc_knee = acc_att = acc_rel = 0.0
+            lam = 0.0  # adjoint of the smoother's state, float64 whatever the dtype
+            a_next = 0.0
+            for i in range(n - 1, -1, -1):
+                lam = g[b, i] + a_next * lam
+                o = sign * (level[b, i] - t)
                 if o >= half:
                     r, dr_do, dr_dw = o, 1.0, 0.0
                 elif o <= -half:
@@ -165,60 +165,37 @@ def _build_kernels(numba, parallel: bool) -> dict[str, object]:
                     r = (o + half) ** 2 / (2 * w)
                     dr_do = (o + half) / w
                     dr_dw = (o + half) * (half - o) / (2 * w * w)
-                if sl * r > cap:  # held at the cap: no gradient
+                capped = sl * r > cap
+                u = min(sl * r, cap)
+                if negate:
+                    u = -u
+                prev = s[b, i - 1] if i > 0 else 0.0
+                if up[b, i]:
+                    a = a_att
+                    acc_att += lam * (prev - u)
+                else:
+                    a = a_rel
+                    acc_rel += lam * (prev - u)
+                a_next = a
+                g_u = (1 - a) * lam
+                g_r = -g_u if negate else g_u
+                if capped:  # held at the cap: no gradient
+                    g_level[b, i] = 0.0
                     continue
-                gi = g[b, i]
-                d_o = gi * sl * dr_do
+                d_o = g_r * sl * dr_do
                 acc_thr -= sign * d_o
-                acc_slope += gi * r
-                acc_knee += gi * sl * dr_dw
-                if floored or d_o == 0.0:
-                    continue
-                g_amp = sign * d_o * _LN10_20 / a
-                ties = 0
-                for c in range(n_ch):
-                    ties += abs(x[b, c, i]) == a
-                for c in range(n_ch):  # the max's gradient, shared between tied channels
-                    v = x[b, c, i]
-                    if abs(v) == a:
-                        gx[b, c, i] = g_amp / ties if v > 0 else -g_amp / ties
-            g_thr[b] = acc_thr
-            g_slope[b] = acc_slope
-            g_knee[b] = acc_knee if knee[b] > 0 else 0.0
-        return gx, g_thr, g_slope, g_knee
-
-    def apply_fwd(x, s, m, sgn):
-        n_rows, n_ch, n = x.shape
-        y = np.empty_like(x)
-        for b in prange(n_rows):
-            for i in range(n):
-                lin = math.exp((m[b] + sgn * s[b, i]) / _LN10_20)
-                for c in range(n_ch):
-                    y[b, c, i] = x[b, c, i] * lin
-        return y
-
-    def apply_bwd(gy, x, s, m, sgn):
-        n_rows, n_ch, n = x.shape
-        gx = np.empty_like(x)
-        gs = np.empty_like(s)
-        gm = np.zeros(n_rows)
-        for b in prange(n_rows):
-            acc = 0.0
-            for i in range(n):
-                lin = math.exp((m[b] + sgn * s[b, i]) / _LN10_20)
-                t = 0.0
-                for c in range(n_ch):
-                    gx[b, c, i] = gy[b, c, i] * lin
-                    t += gy[b, c, i] * x[b, c, i]
-                t *= lin / _LN10_20  # d y / d (gain in dB), summed over channels
-                gs[b, i] = sgn * t
-                acc += t
-            gm[b] = acc
-        return gx, gs, gm
+                acc_slope += g_r * r
+                acc_knee += g_r * sl * dr_dw
+                g_level[b, i] = sign * d_o
+            grads[0, b] = acc_thr
+            grads[1, b] = acc_slope
+            grads[2, b] = acc_knee if knee[b] > 0 else 0.0
+            grads[3, b] = acc_att
+            grads[4, b] = acc_rel
+        return g_level, grads
 
     jit = numba.njit(parallel=parallel, cache=True)
-    return {k: jit(f) for k, f in [("detect_fwd", detect_fwd), ("detect_bwd", detect_bwd),
-                                   ("apply_fwd", apply_fwd), ("apply_bwd", apply_bwd)]}
+    return {"fwd": jit(curve_smooth_fwd), "bwd": jit(curve_smooth_bwd)}
 
 
 def _kernel(name: str, x: Tensor):
@@ -236,45 +213,39 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-class _DetectReduction(torch.autograd.Function):
-    """``x (N, C, L)``; per-row ``thr, slope, knee (N,)``; floats ``sign, cap, floor_db``."""
+class _CurveSmooth(torch.autograd.Function):
+    """Gain computer + ballistics on rows ``level_db (N, L)``.
+
+    Per-row ``thr, slope, knee, att, rel (N,)`` (float64); floats ``sign`` (+1: act above the
+    threshold, -1: below), ``cap`` (largest reduction, dB) and bool ``negate`` (smooth ``-r``,
+    the gate's gain, instead of the reduction ``r``). Returns the smoothed ``s (N, L)``.
+    """
 
     @staticmethod
-    def forward(ctx, x, thr, slope, knee, sign, cap, floor_db):
-        out = _kernel("detect_fwd", x)(_np(x), _np(thr), sign, _np(slope), _np(knee), cap, floor_db)
-        ctx.save_for_backward(x, thr, slope, knee)
-        ctx.consts = (sign, cap, floor_db)
-        return torch.from_numpy(out)
+    def forward(ctx, level, thr, slope, knee, att, rel, sign, cap, negate):
+        f64 = [_np(v.double()) for v in (thr, slope, knee, att, rel)]
+        s, up = _kernel("fwd", level)(_np(level), *f64, sign, cap, negate)
+        s = torch.from_numpy(s)
+        ctx.save_for_backward(level, s, torch.from_numpy(up), thr, slope, knee, att, rel)
+        ctx.consts = (sign, cap, negate)
+        return s
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        x, thr, slope, knee = ctx.saved_tensors
-        sign, cap, floor_db = ctx.consts
-        gx, gt, gs, gk = _kernel("detect_bwd", x)(
-            _np(g), _np(x), _np(thr), sign, _np(slope), _np(knee), cap, floor_db
-        )
-        dt = x.dtype
-        return (torch.from_numpy(gx), torch.from_numpy(gt).to(dt), torch.from_numpy(gs).to(dt),
-                torch.from_numpy(gk).to(dt), None, None, None)
+        level, s, up, *params = ctx.saved_tensors
+        f64 = [_np(v.double()) for v in params]
+        g_level, grads = _kernel("bwd", level)(_np(g), _np(level), _np(s), _np(up), *f64,
+                                               *ctx.consts)
+        grads = torch.from_numpy(grads)
+        return (torch.from_numpy(g_level), *(grads[k].to(p.dtype) for k, p in enumerate(params)),
+                None, None, None)
 
 
-class _ApplyGain(torch.autograd.Function):
-    """``y = x (N, C, L) * 10 ** ((m (N,) + sgn * s (N, L)) / 20)``."""
-
-    @staticmethod
-    def forward(ctx, x, s, m, sgn):
-        y = _kernel("apply_fwd", x)(_np(x), _np(s), _np(m), sgn)
-        ctx.save_for_backward(x, s, m)
-        ctx.sgn = sgn
-        return torch.from_numpy(y)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, gy):
-        x, s, m = ctx.saved_tensors
-        gx, gs, gm = _kernel("apply_bwd", x)(_np(gy), _np(x), _np(s), _np(m), ctx.sgn)
-        return torch.from_numpy(gx), torch.from_numpy(gs), torch.from_numpy(gm).to(x.dtype), None
+def _level_rows(amplitude: Tensor, min_db: float) -> Tensor:
+    """``(N, C, L)`` non-negative amplitudes → the loudest channel's level in dB, ``(N, L)``."""
+    a = amplitude[:, 0] if amplitude.shape[1] == 1 else amplitude.amax(dim=1)
+    return amplitude_to_db(a, min_db=min_db)
 
 
 def _has_numba() -> bool:
@@ -324,9 +295,11 @@ def gain_reduction_db(
         r = sl * soft_knee_ramp(o, kn)
         return r if math.isinf(max_reduction_db) else r.clamp_max(max_reduction_db)
     rows = lambda v: v.broadcast_to(b, c, 1).reshape(-1)  # noqa: E731
-    out = _DetectReduction.apply(
-        amplitude.reshape(b * c, 1, n), rows(thr), rows(sl), rows(kn).clamp_min(0.0),
-        -1.0 if below else 1.0, float(max_reduction_db), float(min_db),
+    no_smoothing = amplitude.new_zeros(b * c)  # poles 0: the smoother passes r through
+    out = _CurveSmooth.apply(
+        _level_rows(amplitude.reshape(b * c, 1, n), min_db), rows(thr), rows(sl),
+        rows(kn).clamp_min(0.0), no_smoothing, no_smoothing,
+        -1.0 if below else 1.0, float(max_reduction_db), False,
     )
     return out.reshape(b, c, n)
 
@@ -405,14 +378,16 @@ class _Dynamics(Processor):
         linked = self.stereo_link and ch > 1
         x3 = x if linked else x.reshape(b * ch, 1, n)
         rows = lambda v: v.reshape(b) if linked else v.expand(b, ch).reshape(b * ch)  # noqa: E731
-        r = _DetectReduction.apply(
-            x3.contiguous(), rows(cv.threshold_db), rows(cv.slope), rows(cv.knee_db).clamp_min(0.0),
-            -1.0 if cv.below else 1.0, float(cv.cap), -120.0,
+        att, rel = (rows(a) for a in self._alphas(params))
+        s = _CurveSmooth.apply(
+            _level_rows(x3.abs(), -120.0), rows(cv.threshold_db), rows(cv.slope),
+            rows(cv.knee_db).clamp_min(0.0), att, rel,
+            -1.0 if cv.below else 1.0, float(cv.cap), cv.gate,
         )
-        att, rel = (rows(a)[:, None] for a in self._alphas(params))
-        s = attack_release(-r if cv.gate else r, att, rel, backend="numba")
-        m = rows(cv.makeup_db) if cv.makeup_db is not None else x.new_zeros(x3.shape[0])
-        y = _ApplyGain.apply(x3.contiguous(), s, m, 1.0 if cv.gate else -1.0)
+        gain_db = s if cv.gate else -s
+        if cv.makeup_db is not None:
+            gain_db = gain_db + rows(cv.makeup_db)[:, None]
+        y = x3 * torch.exp(gain_db / _LN10_20)[:, None]
         return y.reshape(b, ch, n)
 
 
