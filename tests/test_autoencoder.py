@@ -146,3 +146,32 @@ def test_errors():
         Autoencoder(graph=GRAPH, sample_rate=8000, frame_rate=300)
     with pytest.raises(ValueError, match="derived from the graph"):
         Autoencoder(graph=GRAPH, sample_rate=SR, frame_rate=FR, decoder={"n_out": 3})
+
+
+def test_bfloat16_autocast_runs_only_the_decoder_in_bfloat16():
+    """``--trainer.precision bf16-mixed``: synths, effects and loss still see float32."""
+    torch.manual_seed(0)
+    m = small_model(learning_rate=3e-3)
+    b = harmonic_example()
+    seen = []
+    hook = m.graph.nodes["harmonic"].register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.extend(v.dtype for v in kwargs.values()
+                                              if torch.is_tensor(v)), with_kwargs=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, out = m._step(b)
+        assert torch.is_autocast_enabled("cpu")  # the guard is local to the DSP
+    hook.remove()
+    assert seen and set(seen) == {torch.float32}
+    assert out.dtype == loss.dtype == torch.float32
+    with torch.no_grad():
+        ref, _ = m._step(b)
+    assert abs(loss.item() - ref.item()) < 0.05 * ref.item()  # bf16 decoder, same loss
+    before = loss.item()
+    opt = m.configure_optimizers()["optimizer"]
+    for _ in range(30):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = m._step(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < before  # it learns

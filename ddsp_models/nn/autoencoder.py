@@ -169,19 +169,24 @@ class Autoencoder(pl.LightningModule):
                 raise ValueError("this model has an MFCC encoder: pass the audio to encode")
             z = self.encoder(audio.reshape(audio.shape[0], -1))
             z = _match_frames(z, f0_hz.shape[1])
-        return self.graph.split_params(self.decoder(f0_hz, loudness_db, z))
+        raw = self.decoder(f0_hz, loudness_db, z)
+        # Under mixed precision (``--trainer.precision bf16-mixed``) only the decoder runs in
+        # bfloat16; the synths, effects and loss always get float32 (see _dsp_precision).
+        return self.graph.split_params(raw.to(f0_hz.dtype))
 
     def forward(self, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor | None = None) -> Tensor:
         params = self.controls(f0_hz, loudness_db, audio)
         n_samples = f0_hz.shape[1] * self.hop
-        return self.graph.render(params, n_samples, controls={"f0_hz": f0_hz})
+        with _dsp_precision(f0_hz):
+            return self.graph.render(params, n_samples, controls={"f0_hz": f0_hz})
 
     def _step(self, batch: dict) -> tuple[Tensor, Tensor]:
         target = batch["audio"]
         out = self(batch["f0_hz"], batch["loudness_db"], target)
         if out.shape[1] != target.shape[1]:
             out = out.mean(1, keepdim=True) if target.shape[1] == 1 else out
-        return self.loss_fn(out, target[..., : out.shape[-1]]), out
+        with _dsp_precision(out):
+            return self.loss_fn(out, target[..., : out.shape[-1]]), out
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         loss, _ = self._step(batch)
@@ -293,6 +298,11 @@ class Autoencoder(pl.LightningModule):
         if (d / STATS).is_file():
             model.dataset_stats = json.loads((d / STATS).read_text())
         return model.to(map_location).eval()
+
+
+def _dsp_precision(x: Tensor):
+    """Turn autocast off: oscillator phases, IIR recursions and spectra need full precision."""
+    return torch.autocast(x.device.type, enabled=False)
 
 
 def _match_frames(z: Tensor, frames: int) -> Tensor:
