@@ -248,6 +248,54 @@ def _level_rows(amplitude: Tensor, min_db: float) -> Tensor:
     return amplitude_to_db(a, min_db=min_db)
 
 
+class _PeakLevelDb(torch.autograd.Function):
+    """``x (N, C, L)`` → ``max(20 log10 max_c |x|, min_db)``, ``(N, L)``; few large temporaries.
+
+    The gradient of the channel maximum is shared between tied channels (as ``amax``'s).
+    """
+
+    @staticmethod
+    def forward(ctx, x, min_db):
+        floor = 10.0 ** (min_db / 20.0)
+        amp = x[:, 0].abs() if x.shape[1] == 1 else x.abs().amax(dim=1)
+        ctx.save_for_backward(x, amp)
+        ctx.floor = floor
+        return amp.clamp_min(floor).log10_().mul_(20.0)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        x, amp = ctx.saved_tensors
+        live = amp > ctx.floor  # floored samples have no gradient
+        if x.shape[1] == 1:
+            gx = torch.where(live, g * _LN10_20 / x[:, 0], 0.0)[:, None]
+        else:
+            hit = (x.abs() == amp[:, None]) & live[:, None]
+            share = g * _LN10_20 / hit.sum(1).clamp_min(1)
+            gx = torch.where(hit, share[:, None] / x, 0.0)
+        return gx, None
+
+
+class _ApplyGainDb(torch.autograd.Function):
+    """``y = x (N, C, L) * 10 ** ((sign * s (N, L) + makeup (N,)) / 20)``."""
+
+    @staticmethod
+    def forward(ctx, x, s, makeup, sign):
+        lin = torch.addcmul(makeup[:, None], s, s.new_tensor(sign)).div_(_LN10_20).exp_()
+        ctx.save_for_backward(x, lin)
+        ctx.sign = sign
+        return x * lin[:, None]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy):
+        x, lin = ctx.saved_tensors
+        gx = gy * lin[:, None]
+        g_gain = (gx * x).sum(1) if x.shape[1] > 1 else gx[:, 0].mul(x[:, 0])
+        g_gain.div_(_LN10_20)  # d y / d (gain in dB), summed over channels
+        return gx, g_gain * ctx.sign, g_gain.sum(1), None
+
+
 def _has_numba() -> bool:
     try:
         import_numba()
@@ -380,14 +428,12 @@ class _Dynamics(Processor):
         rows = lambda v: v.reshape(b) if linked else v.expand(b, ch).reshape(b * ch)  # noqa: E731
         att, rel = (rows(a) for a in self._alphas(params))
         s = _CurveSmooth.apply(
-            _level_rows(x3.abs(), -120.0), rows(cv.threshold_db), rows(cv.slope),
+            _PeakLevelDb.apply(x3.contiguous(), -120.0), rows(cv.threshold_db), rows(cv.slope),
             rows(cv.knee_db).clamp_min(0.0), att, rel,
             -1.0 if cv.below else 1.0, float(cv.cap), cv.gate,
         )
-        gain_db = s if cv.gate else -s
-        if cv.makeup_db is not None:
-            gain_db = gain_db + rows(cv.makeup_db)[:, None]
-        y = x3 * torch.exp(gain_db / _LN10_20)[:, None]
+        m = rows(cv.makeup_db) if cv.makeup_db is not None else x.new_zeros(x3.shape[0])
+        y = _ApplyGainDb.apply(x3.contiguous(), s, m, 1.0 if cv.gate else -1.0)
         return y.reshape(b, ch, n)
 
 
