@@ -4,8 +4,11 @@ Runs one optimiser step (forward + backward + Adam) of ``recipes/solo_instrument
 (GRU 512, 60 harmonics, 65 noise bands, 1 s trainable reverb, 6-resolution spectral loss) on a
 batch of B examples of S seconds, three ways:
 
-* ``ddsp-models``: the Autoencoder as trained by ``ddsp train``;
-* ``obvious``: the same decoder, noise and reverb, but the harmonic synth written the obvious
+* ``ddsp-models``: the Autoencoder as trained by ``ddsp train`` (float32);
+* ``ddsp-models, bf16-mixed``: the same under ``--trainer.precision bf16-mixed``: the decoder
+  in bfloat16 (CPU autocast), synths, effects and loss still in float32;
+* ``obvious``: the same decoder weights run by plain ``nn.GRU`` (our decoder's GRU has its own
+  backward on CPU), the same noise and reverb, but the harmonic synth written the obvious
   way (harmonic frequencies upsampled to audio rate, one float32 cumsum per harmonic, linear
   amplitude interpolation) and the loss computed by ``auraloss.freq.MultiResolutionSTFTLoss``
   set to the same math (FFT 2048..64, hop n/4, w_sc=0, w_lin_mag=1, w_log_mag=1; it averages
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from ddsp_models.core.upsample import upsample_linear  # noqa: E402
 from ddsp_models.nn.autoencoder import Autoencoder  # noqa: E402
+from ddsp_models.nn.decoder import scale_f0, scale_loudness  # noqa: E402
 
 
 def sync(device):
@@ -79,6 +83,14 @@ def obvious_harmonic(f0_hz, amplitude, distribution, n_samples, sample_rate):
     return (amps_up * torch.sin(phases)).sum(-1)[:, None]
 
 
+def obvious_decoder(dec, f0_hz, loudness_db):
+    """``RnnFcDecoder.forward`` (no z) with the plain ``nn.GRU`` call."""
+    stacks = [dec.f0_mlp(scale_f0(f0_hz, dec.f0_scaling)),
+              dec.loudness_mlp(scale_loudness(loudness_db, dec.loudness_db_range))]
+    h, _ = dec.gru(torch.cat(stacks, dim=-1))
+    return dec.head(dec.out_mlp(torch.cat(stacks + [h], dim=-1)))
+
+
 class ObviousStep:
     """Same decoder/noise/reverb as ``model``; obvious harmonic synth; auraloss loss."""
 
@@ -97,7 +109,7 @@ class ObviousStep:
 
     def __call__(self, batch):
         f0, ld = batch["f0_hz"], batch["loudness_db"]
-        raw = self.model.decoder(f0, ld)
+        raw = obvious_decoder(self.model.decoder, f0, ld)
         out = self.render(raw, f0, batch["audio"].shape[-1])
         return self.loss(out, batch["audio"])
 
@@ -139,16 +151,26 @@ def main():
         return run
 
     ours = step(lambda b: model._step(b)[0])
+
+    def bf16_step(b):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return model._step(b)[0]
+
+    ours_bf16 = step(bf16_step)
     obvious = step(ObviousStep(model, aura_same))
     obvious_default = step(ObviousStep(model, aura_default))
 
     print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} x {args.seconds} s "
           f"@ {sr} Hz, recipe={Path(args.recipe).name}, {args.steps} timed steps")
     rows = [("ddsp-models", timed(ours, device, args.steps, args.warmup)),
+            ("ddsp-models, bf16-mixed", timed(ours_bf16, device, args.steps, args.warmup)),
             ("obvious (same loss math via auraloss)", timed(obvious, device, args.steps, args.warmup)),
             ("obvious + auraloss defaults", timed(obvious_default, device, args.steps, args.warmup))]
     for name, s in rows:
         print(f"  {name:40s} {s:8.3f} s/step   ({s / rows[0][1]:.2f}x ours)", flush=True)
+    obvious_s = rows[2][1]
+    print(f"  obvious / ours: {obvious_s / rows[0][1]:.2f}x (float32), "
+          f"{obvious_s / rows[1][1]:.2f}x (bf16-mixed)")
 
     # parts, each forward + backward alone
     f0, ld = batch["f0_hz"], batch["loudness_db"]
@@ -160,6 +182,9 @@ def main():
 
     def dec():
         model.decoder(f0, ld).backward(g_raw)
+
+    def dec_obvious():
+        obvious_decoder(model.decoder, f0, ld).backward(g_raw)
 
     def graph_ours():
         r = raw0.clone().requires_grad_(True)
@@ -176,7 +201,8 @@ def main():
         return run
 
     parts = {
-        "decoder": (timed(dec, device, args.steps, args.warmup),) * 2,
+        "decoder": (timed(dec, device, args.steps, args.warmup),
+                    timed(dec_obvious, device, args.steps, args.warmup)),
         "synth graph": (timed(graph_ours, device, args.steps, args.warmup),
                         timed(graph_obvious, device, args.steps, args.warmup)),
         "loss": (timed(loss_part(model.loss_fn), device, args.steps, args.warmup),
@@ -187,6 +213,13 @@ def main():
     for name, (a, b) in parts.items():
         print(f"    {name:34s} {a:7.3f} s ({100 * a / tot[0]:4.1f} %)  {b:7.3f} s ({100 * b / tot[1]:4.1f} %)")
     print(f"    {'sum':34s} {tot[0]:7.3f} s           {tot[1]:7.3f} s")
+
+    def dec_bf16():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            out = model.decoder(f0, ld)
+        out.float().backward(g_raw)
+
+    print(f"    {'decoder under bf16 autocast':34s} {timed(dec_bf16, device, args.steps, args.warmup):7.3f} s")
     sl = [parts["synth graph"][i] + parts["loss"][i] for i in range(2)]
     print(f"    synth graph + loss: obvious / ours = {sl[1] / sl[0]:.2f}x")
 

@@ -155,6 +155,20 @@ def test_ckpt_path_last_starts_fresh_when_no_checkpoint(data_dir, tmp_path):
     assert torch.load(run / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 2
 
 
+def test_bf16_mixed_precision_trains_and_saves_float32_weights(data_dir, tmp_path):
+    run = tmp_path / "run"
+    train_main(["--config", str(_recipe(tmp_path)), "--data.path", str(data_dir),
+                "--trainer.default_root_dir", str(run), "--trainer.max_steps", "4",
+                "--trainer.precision", "bf16-mixed", "--export", str(tmp_path / "model")])
+    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 4
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all()
+               for v in ckpt["state_dict"].values() if v.is_floating_point())
+    model = load_model(tmp_path / "model")
+    f0, ld = torch.full((1, 20, 1), 220.0), torch.full((1, 20, 1), -30.0)
+    assert torch.isfinite(model(f0, ld)).all()
+
+
 def test_atomic_checkpoint_io_leaves_old_checkpoint_on_crash(tmp_path, monkeypatch):
     from ddsp_models.cli.train import AtomicCheckpointIO
 
