@@ -20,7 +20,7 @@ used here), and ``torch_geometric.utils.scatter``/``sort_edge_index`` are implem
 A second section measures nodes holding their own learnable weights (``weights="separate"``
 vs ``"vmap"``).
 
-Run: ``python benchmarks/graph.py [--batch 8] [--samples 8192] [--nodes 100] [--repeats 3]``.
+Run: ``python benchmarks/graph.py [--batch 16] [--samples 2048] [--nodes 100] [--repeats 3] [--sweep]``.
 Timings on a shared machine are noisy; the script prints medians.
 """
 
@@ -290,6 +290,26 @@ def bench_graph(g: ProcessorGraph, label: str, args) -> None:
 
 
 
+def size_sweep(g: ProcessorGraph, args) -> None:
+    """Batched vs one-by-one over signal sizes: where per-call overhead or arithmetic dominates."""
+    print(f"\n== size sweep, console graph ({len(g.nodes)} nodes), forward + backward, "
+          f"threads={args.threads}")
+    print(f"{'batch x samples':>18} {'batched ms':>11} {'one-by-one ms':>14} {'ratio':>6}")
+    layout = g.parameter_layout()
+    for b, n in [(1, 256), (1, 2048), (4, 2048), (16, 2048), (16, 16384)]:
+        x = 0.5 * torch.randn(b, 1, n)
+        raw = torch.randn(1, args.frames, layout.n_params)
+
+        def run(mode, b=b, x=x, raw=raw):
+            leaf = raw.clone().requires_grad_(True)
+            y = g.render(g.split_params(leaf.expand(b, -1, -1)), inputs=x, mode=mode)
+            y.square().mean().backward()
+
+        res = timed({m: (lambda m=m: run(m)) for m in ("batched", "sequential")}, args.repeats)
+        bw, sw = res["batched"][0], res["sequential"][0]
+        print(f"{f'{b} x {n}':>18} {bw * 1e3:11.1f} {sw * 1e3:14.1f} {sw / bw:6.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=100)
@@ -300,6 +320,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--shape", choices=["console", "random", "both"], default="both")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sweep", action="store_true",
+                    help="also time batched vs one-by-one over signal sizes (console graph)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -316,6 +338,8 @@ def main() -> None:
         else:
             bench_graph(random_graph(args.nodes, args.seed, classes),
                         f"random (seed {args.seed}, deep DAG)", args)
+    if args.sweep:
+        size_sweep(console_graph(classes), args)
     weights_section(args)
 
 

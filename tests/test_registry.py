@@ -1,5 +1,7 @@
 """Model names: DDSP_MODELS_PATH, search-path arguments, the repo's checkpoints/ folder."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -60,22 +62,39 @@ def test_paths_pass_through(models_dir, tmp_path):
         registry.resolve_model(models_dir / "notes")
 
 
-def test_shipped_violin_loads_and_plays_the_given_pitch(monkeypatch):
-    """checkpoints/violin: safetensors weights + config + stats; f0 passes through the synth."""
+SHIPPED = ["violin", "flute", "trumpet"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_folder_is_complete(name):
+    folder = Path(registry.__file__).resolve().parents[1] / "checkpoints" / name
+    files = {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", "config.yaml", "stats.json", "README.md"} <= files
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 10 * 2**20
+    card = (folder / "README.md").read_text()
+    for needed in ["## Data", "Licence", "steps", "ddsp evaluate", "held out", "To reproduce"]:
+        assert needed in card, f"checkpoints/{name}/README.md lacks {needed!r}"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_loads_and_plays_the_given_pitch(monkeypatch, name):
+    """checkpoints/NAME: safetensors weights + config + stats; f0 passes through the synth."""
     import torch
 
     from ddsp_models.features import compute_f0
 
     monkeypatch.delenv("DDSP_MODELS_PATH", raising=False)
-    model = ddsp_models.load_model("violin")
+    model = ddsp_models.load_model(name)
     assert model.dataset_stats is not None and "pitch_midi" in model.dataset_stats
+    midi = round(model.dataset_stats["pitch_midi"]["mean"])  # a note in the training range
+    hz = 440.0 * 2 ** ((midi - 69) / 12)
     frames = 100
-    f0 = torch.full((1, frames, 1), 440.0)
+    f0 = torch.full((1, frames, 1), hz)
     loudness = torch.full((1, frames, 1), -20.0)
     with torch.no_grad():
         audio = model(f0, loudness)
     assert audio.shape == (1, 1, frames * model.hop) and torch.isfinite(audio).all()
     assert audio.abs().max() > 1e-3  # a loud note is not silent
     est, _ = compute_f0(audio[0, 0], model.sample_rate, model.frame_rate, method="yin")
-    cents = 1200 * torch.log2(est[20:-20] / 440.0)
+    cents = 1200 * torch.log2(est[20:-20] / hz)
     assert (cents.abs() < 50).float().mean() > 0.9
