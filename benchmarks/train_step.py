@@ -7,8 +7,8 @@ batch of B examples of S seconds, three ways:
 * ``ddsp-models``: the Autoencoder as trained by ``ddsp train`` (float32);
 * ``ddsp-models, bf16-mixed``: the same under ``--trainer.precision bf16-mixed``: the decoder
   in bfloat16 (CPU autocast), synths, effects and loss still in float32;
-* ``obvious``: the same decoder weights run by plain ``nn.GRU`` (our decoder's GRU has its own
-  backward on CPU), the same noise and reverb, but the harmonic synth written the obvious
+* ``obvious``: the same decoder (written out again in this script, as one would), the same
+  noise and reverb, but the harmonic synth written the obvious
   way (harmonic frequencies upsampled to audio rate, one float32 cumsum per harmonic, linear
   amplitude interpolation) and the loss computed by ``auraloss.freq.MultiResolutionSTFTLoss``
   set to the same math (FFT 2048..64, hop n/4, w_sc=0, w_lin_mag=1, w_log_mag=1; it averages

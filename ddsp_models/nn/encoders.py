@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 from ..features.checks import hop_from_rates
 from ..features.mfcc import compute_mfcc
-from .gru import gru_sequence
 
 __all__ = ["MfccEncoder"]
 
@@ -76,5 +75,5 @@ class MfccEncoder(nn.Module):
             m = self.norm(m.transpose(1, 2)).transpose(1, 2)
         else:
             m = self.norm(m)
-        h, _ = gru_sequence(self.gru, m)  # nn.GRU's function, faster backward on CPU
+        h, _ = self.gru(m)
         return self.out(h)
