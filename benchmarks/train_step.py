@@ -14,7 +14,8 @@ batch of B examples of S seconds, three ways:
   set to the same math (FFT 2048..64, hop n/4, w_sc=0, w_lin_mag=1, w_log_mag=1; it averages
   where DDSP sums, which does not change the cost);
 * ``obvious + auraloss defaults``: as ``obvious`` but ``MultiResolutionSTFTLoss()`` with its
-  default settings (3 resolutions, small hops, spectral convergence + log magnitude).
+  default settings (3 resolutions, small hops, spectral convergence + log magnitude);
+* ``obvious, bf16 autocast``: ``obvious`` with bfloat16 autocast around the whole step.
 
 It also times each part alone (forward + backward): decoder, synth graph, loss.
 Figures depend on the machine and on what else runs; they are printed, never asserted.
@@ -158,6 +159,13 @@ def main():
 
     ours_bf16 = step(bf16_step)
     obvious = step(ObviousStep(model, aura_same))
+    obvious_same = ObviousStep(model, aura_same)
+
+    def obvious_bf16_step(b):  # autocast over the whole step, as one would add it
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return obvious_same(b).float()
+
+    obvious_bf16 = step(obvious_bf16_step)
     obvious_default = step(ObviousStep(model, aura_default))
 
     print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} x {args.seconds} s "
@@ -165,12 +173,14 @@ def main():
     rows = [("ddsp-models", timed(ours, device, args.steps, args.warmup)),
             ("ddsp-models, bf16-mixed", timed(ours_bf16, device, args.steps, args.warmup)),
             ("obvious (same loss math via auraloss)", timed(obvious, device, args.steps, args.warmup)),
-            ("obvious + auraloss defaults", timed(obvious_default, device, args.steps, args.warmup))]
+            ("obvious + auraloss defaults", timed(obvious_default, device, args.steps, args.warmup)),
+            ("obvious, bf16 autocast", timed(obvious_bf16, device, args.steps, args.warmup))]
     for name, s in rows:
         print(f"  {name:40s} {s:8.3f} s/step   ({s / rows[0][1]:.2f}x ours)", flush=True)
     obvious_s = rows[2][1]
-    print(f"  obvious / ours: {obvious_s / rows[0][1]:.2f}x (float32), "
-          f"{obvious_s / rows[1][1]:.2f}x (bf16-mixed)")
+    print(f"  obvious / ours: {obvious_s / rows[0][1]:.2f}x (both float32), "
+          f"{obvious_s / rows[1][1]:.2f}x (ours bf16-mixed); "
+          f"obvious bf16 / ours bf16-mixed: {rows[4][1] / rows[1][1]:.2f}x")
 
     # parts, each forward + backward alone
     f0, ld = batch["f0_hz"], batch["loudness_db"]
