@@ -158,8 +158,8 @@ def main():
             return model._step(b)[0]
 
     ours_bf16 = step(bf16_step)
-    obvious = step(ObviousStep(model, aura_same))
     obvious_same = ObviousStep(model, aura_same)
+    obvious = step(obvious_same)
 
     def obvious_bf16_step(b):  # autocast over the whole step, as one would add it
         with torch.autocast(device.type, dtype=torch.bfloat16):
@@ -188,7 +188,6 @@ def main():
         raw0 = model.decoder(f0, ld)
         audio0 = model.graph.render(model.graph.split_params(raw0), n, controls={"f0_hz": f0})
     g_raw, g_audio = torch.randn_like(raw0), torch.randn_like(audio0)
-    obv = ObviousStep(model, aura_same)
 
     def dec():
         model.decoder(f0, ld).backward(g_raw)
@@ -202,7 +201,7 @@ def main():
 
     def graph_obvious():
         r = raw0.clone().requires_grad_(True)
-        obv.render(r, f0, n).backward(g_audio)
+        obvious_same.render(r, f0, n).backward(g_audio)
 
     def loss_part(fn):
         def run():

@@ -16,6 +16,16 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ddsp"))
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: tiny models run fastest that way, and the test does not
+    fight other processes for cores. Files opt in with ``pytestmark``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -18,13 +18,7 @@ GRAPH = {
 SMALL = dict(hidden_size=32, mlp_size=32, mlp_layers=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded (and do not fight other processes for cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def harmonic_example(seconds=1.0, f0=220.0):

@@ -16,12 +16,7 @@ from ddsp_models.nn.autoencoder import Autoencoder
 SMALL = dict(hidden_size=24, mlp_size=24, mlp_layers=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared machine
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ddsp_model(sample_rate=16000, frame_rate=250, reverb_length=3000, window_size=0,

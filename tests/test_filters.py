@@ -81,11 +81,38 @@ def test_biquad_time_varying_with_constant_controls_equals_static(kind):
     torch.testing.assert_close(y_tv, y_st, rtol=1e-9, atol=1e-11)
 
 
+def rbj_svf_stepper(kind: str):
+    """SVF outputs mixed into the RBJ responses (A. Simper, "Linear trapezoidal integrated SVF"):
+    ``y = m0 x + m1 bp + m2 lp`` with the ``m`` of each kind; ``amp = 10^(gain_db / 40)``."""
+
+    def step(states, x, g, k, amp):
+        (hp, bp, lp), new = svf_step(states, x, g, k)
+        if kind == "lowpass":
+            y = lp
+        elif kind == "highpass":
+            y = hp
+        elif kind == "bandpass":
+            y = k * bp
+        elif kind == "notch":
+            y = x - k * bp
+        elif kind == "allpass":
+            y = x - 2 * k * bp
+        elif kind == "peaking":
+            y = x + k * (amp * amp - 1) * bp
+        elif kind == "lowshelf":
+            y = x + k * (amp - 1) * bp + (amp * amp - 1) * lp
+        else:  # highshelf
+            y = amp * amp * x + k * (1 - amp) * amp * bp + (1 - amp * amp) * lp
+        return y, new
+
+    return step
+
+
 @pytest.mark.parametrize("kind", BIQUAD_KINDS)
 def test_rbj_svf_closed_form_equals_the_tpt_update_under_modulation(kind):
     """rbj_svf's closed-form matrices equal the per-sample TPT update (svf_step + mix) read
     off by run_state_space, with every parameter changing every sample."""
-    from ddsp_models.processors.svf import _rbj_svf_step, rbj_svf, run_state_space
+    from ddsp_models.processors.svf import rbj_svf, run_state_space
 
     g = torch.Generator().manual_seed(13)
     x = torch.randn(2, 2, 300, dtype=F64, generator=g)
@@ -99,7 +126,7 @@ def test_rbj_svf_closed_form_equals_the_tpt_update_under_modulation(kind):
         gg = gg / amp.sqrt()
     elif kind == "highshelf":
         gg = gg * amp.sqrt()
-    want = run_state_space(_rbj_svf_step(kind), 2, x, (gg, k, amp))
+    want = run_state_space(rbj_svf_stepper(kind), 2, x, (gg, k, amp))
     torch.testing.assert_close(rbj_svf(x, kind, fc, q, gain, FS), want, rtol=1e-10, atol=1e-12)
 
 

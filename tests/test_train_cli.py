@@ -77,12 +77,7 @@ def _recipe(tmp_path, noise=True):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_from_recipe_logs_checkpoints_and_exports(data_dir, tmp_path):

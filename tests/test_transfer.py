@@ -22,12 +22,7 @@ from ddsp_models.transfer.synthesis import render
 SMALL = dict(hidden_size=16, mlp_size=16, mlp_layers=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def harmonic_model(sample_rate=16000, frame_rate=250, n_harmonics=8):

@@ -242,12 +242,6 @@ class _CurveSmooth(torch.autograd.Function):
                 None, None, None)
 
 
-def _level_rows(amplitude: Tensor, min_db: float) -> Tensor:
-    """``(N, C, L)`` non-negative amplitudes → the loudest channel's level in dB, ``(N, L)``."""
-    a = amplitude[:, 0] if amplitude.shape[1] == 1 else amplitude.amax(dim=1)
-    return amplitude_to_db(a, min_db=min_db)
-
-
 class _PeakLevelDb(torch.autograd.Function):
     """``x (N, C, L)`` → ``max(20 log10 max_c |x|, min_db)``, ``(N, L)``; few large temporaries.
 
@@ -345,7 +339,8 @@ def gain_reduction_db(
     rows = lambda v: v.broadcast_to(b, c, 1).reshape(-1)  # noqa: E731
     no_smoothing = amplitude.new_zeros(b * c)  # poles 0: the smoother passes r through
     out = _CurveSmooth.apply(
-        _level_rows(amplitude.reshape(b * c, 1, n), min_db), rows(thr), rows(sl),
+        _PeakLevelDb.apply(amplitude.reshape(b * c, 1, n).contiguous(), float(min_db)),
+        rows(thr), rows(sl),
         rows(kn).clamp_min(0.0), no_smoothing, no_smoothing,
         -1.0 if below else 1.0, float(max_reduction_db), False,
     )
@@ -426,14 +421,15 @@ class _Dynamics(Processor):
         linked = self.stereo_link and ch > 1
         x3 = x if linked else x.reshape(b * ch, 1, n)
         rows = lambda v: v.reshape(b) if linked else v.expand(b, ch).reshape(b * ch)  # noqa: E731
+        x3 = x3.contiguous()
         att, rel = (rows(a) for a in self._alphas(params))
         s = _CurveSmooth.apply(
-            _PeakLevelDb.apply(x3.contiguous(), -120.0), rows(cv.threshold_db), rows(cv.slope),
+            _PeakLevelDb.apply(x3, -120.0), rows(cv.threshold_db), rows(cv.slope),
             rows(cv.knee_db).clamp_min(0.0), att, rel,
             -1.0 if cv.below else 1.0, float(cv.cap), cv.gate,
         )
         m = rows(cv.makeup_db) if cv.makeup_db is not None else x.new_zeros(x3.shape[0])
-        y = _ApplyGainDb.apply(x3.contiguous(), s, m, 1.0 if cv.gate else -1.0)
+        y = _ApplyGainDb.apply(x3, s, m, 1.0 if cv.gate else -1.0)
         return y.reshape(b, ch, n)
 
 

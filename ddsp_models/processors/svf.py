@@ -5,7 +5,9 @@ state-space system ``s[n] = A[n] s[n-1] + B[n] x[n]``, ``y[n] = C[n] s[n-1] + D[
 :func:`run_state_space` reads ``A, B, C, D`` off the update itself (by running it on the
 basis vectors, so the matrices are exactly the TPT structure, modulation included) and runs
 the recursion with :func:`~ddsp_models.core.iir.linear_recurrence`, whose backward pass is the
-exact adjoint. The ladder filter uses the same machinery.
+exact adjoint. The ladder filter uses the same machinery. For the SVF itself the matrices are
+also written in closed form (:func:`rbj_svf`), which :class:`StateVariableFilter` and the
+time-varying :class:`~ddsp_models.processors.biquad.Biquad` run.
 """
 
 from __future__ import annotations
@@ -83,33 +85,6 @@ def svf_step(states, x, g, k):
     v2 = g * bp
     lp = v2 + s2
     return (hp, bp, lp), (bp + v1, lp + v2)
-
-
-def _rbj_svf_step(kind: str):
-    """SVF outputs mixed into the RBJ responses (A. Simper, "Linear trapezoidal integrated SVF"):
-    ``y = m0 x + m1 bp + m2 lp`` with the ``m`` of each kind; ``amp = 10^(gain_db / 40)``."""
-
-    def step(states, x, g, k, amp):
-        (hp, bp, lp), new = svf_step(states, x, g, k)
-        if kind == "lowpass":
-            y = lp
-        elif kind == "highpass":
-            y = hp
-        elif kind == "bandpass":
-            y = k * bp
-        elif kind == "notch":
-            y = x - k * bp
-        elif kind == "allpass":
-            y = x - 2 * k * bp
-        elif kind == "peaking":
-            y = x + k * (amp * amp - 1) * bp
-        elif kind == "lowshelf":
-            y = x + k * (amp - 1) * bp + (amp * amp - 1) * lp
-        else:  # highshelf
-            y = amp * amp * x + k * (1 - amp) * amp * bp + (1 - amp * amp) * lp
-        return y, new
-
-    return step
 
 
 def _svf_system(g: Tensor, k: Tensor, m0, m1, m2):
@@ -238,22 +213,6 @@ class StateVariableFilter(Processor):
         self.check_params({"cutoff_hz": cutoff_hz, "q": q})
         n = x.shape[-1]
         fc = per_sample(cutoff_hz, n)[..., 0].to(x.dtype)
-        g = torch.tan(math.pi * fc / self.sample_rate)
-        k = 1.0 / per_sample(q, n)[..., 0].to(x.dtype)
-        output = self.output
-
-        def step(states, inp, g, k):
-            (hp, bp, lp), new = svf_step(states, inp, g, k)
-            if output == "lowpass":
-                y = lp
-            elif output == "highpass":
-                y = hp
-            elif output == "bandpass":
-                y = k * bp
-            elif output == "notch":
-                y = inp - k * bp
-            else:
-                y = inp - 2 * k * bp
-            return y, new
-
-        return run_state_space(step, 2, x, (g, k))
+        # Its five responses are RBJ responses with no gain: the same closed-form TPT system.
+        return rbj_svf(x, self.output, fc, per_sample(q, n)[..., 0].to(x.dtype), 0.0,
+                       self.sample_rate)
