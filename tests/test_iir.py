@@ -272,3 +272,35 @@ def test_lfilter_compiled_and_torch_paths_agree_with_exact_second_derivatives(ti
         f = lambda x, b, a: lfilter(x, b, a, backend=be)  # noqa: E731
         assert torch.autograd.gradcheck(f, (x, b, a))
         assert torch.autograd.gradgradcheck(f, (x, b, a))
+
+
+@pytest.mark.skipif(not numba_available(), reason="compiled kernels need numba")
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 2), st.integers(1, 40), st.sampled_from(["float32", "float64"]))
+def test_fixed_section_kernels_equal_general_direct_form(taps, order, length, dtype):
+    """run_df1 / run_df1_adjoint send fixed filters of order <= 2 to specialised kernels (state in
+    registers); they must compute what the general direct-form-I kernels compute."""
+    from ddsp_models.core._allpole_backend import _compile, run_df1, run_df1_adjoint
+
+    dt = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(taps * 1000 + order * 100 + length)
+    rows = 3
+    x = torch.randn(rows, length, generator=g).to(dt)
+    b = torch.randn(rows, 1, taps, generator=g).to(dt)
+    a = (0.45 * torch.randn(rows, 1, order, generator=g).tanh()).to(dt)
+    zi = torch.randn(rows, order, generator=g).to(dt)
+    kernels = _compile()
+    want = torch.empty(rows, length + order, dtype=dt)
+    kernels["df1"][0](x.numpy(), b.numpy(), a.numpy(), zi.numpy(), want.numpy())
+    got = run_df1(x, b, a, zi)
+    tol = dict(rtol=1e-5, atol=1e-5) if dt == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, want, **tol)
+
+    grad = torch.randn(rows, length, generator=g).to(dt)
+    ref = [torch.empty(rows, length, dtype=dt), torch.empty(rows, length, dtype=dt),
+           torch.zeros(b.shape, dtype=dt), torch.zeros(a.shape, dtype=dt)]
+    kernels["df1_adjoint"][0](grad.numpy(), x.numpy(), b.numpy(), a.numpy(), want.numpy(),
+                              *(t.numpy() for t in ref), True, True)
+    for got_t, want_t in zip(run_df1_adjoint(grad, x, b, a, want, True, True), ref):
+        assert got_t.shape == want_t.shape
+        torch.testing.assert_close(got_t, want_t, **tol)

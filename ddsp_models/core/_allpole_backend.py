@@ -150,6 +150,51 @@ def _compile():
                 for i in range(order):
                     ga[r, 0, i] = acc_a[i]
 
+    def biquad_kernel(x, b, a, zi, out):
+        # df1_kernel for the common case of one fixed section: b (R, 3), a (R, 2), zi (R, 2);
+        # float64 state in registers. y[n] = t[n] - a1 y[n-1] with t[n] built from x and
+        # y[n-2], so the loop-carried dependency is one multiply-add per sample.
+        n_rows, length = x.shape
+        for r in numba.prange(n_rows):
+            b0, b1, b2 = np.float64(b[r, 0]), np.float64(b[r, 1]), np.float64(b[r, 2])
+            a1, a2 = np.float64(a[r, 0]), np.float64(a[r, 1])
+            y1, y2 = np.float64(zi[r, 0]), np.float64(zi[r, 1])
+            out[r, 0], out[r, 1] = zi[r, 1], zi[r, 0]
+            x1 = x2 = 0.0
+            for n in range(length):
+                x0 = np.float64(x[r, n])
+                t = b0 * x0 + b1 * x1 + b2 * x2 - a2 * y2
+                y0 = t - a1 * y1
+                out[r, n + 2] = y0
+                x2, x1 = x1, x0
+                y2, y1 = y1, y0
+
+    def biquad_adjoint_kernel(g, x, b, a, y_ext, lam, gx, gb, ga):
+        # df1_adjoint_kernel for one fixed section (shapes as biquad_kernel; y_ext (R, L + 2)):
+        # lam[n] = g[n] - a1 lam[n+1] - a2 lam[n+2], gx[n] = sum_k b_k lam[n+k],
+        # gb[k] = sum_n lam[n] x[n-k], ga[i] = -sum_n lam[n] y[n-1-i].
+        n_rows, length = g.shape
+        for r in numba.prange(n_rows):
+            b0, b1, b2 = np.float64(b[r, 0]), np.float64(b[r, 1]), np.float64(b[r, 2])
+            a1, a2 = np.float64(a[r, 0]), np.float64(a[r, 1])
+            l1 = l2 = 0.0
+            sb0 = sb1 = sb2 = sa1 = sa2 = 0.0
+            for n in range(length - 1, -1, -1):
+                t = np.float64(g[r, n]) - a2 * l2
+                l0 = t - a1 * l1
+                lam[r, n] = l0
+                gx[r, n] = b0 * l0 + b1 * l1 + b2 * l2
+                sb0 += l0 * np.float64(x[r, n])
+                if n >= 1:
+                    sb1 += l0 * np.float64(x[r, n - 1])
+                if n >= 2:
+                    sb2 += l0 * np.float64(x[r, n - 2])
+                sa1 -= l0 * np.float64(y_ext[r, n + 1])
+                sa2 -= l0 * np.float64(y_ext[r, n])
+                l2, l1 = l1, l0
+            gb[r, 0], gb[r, 1], gb[r, 2] = sb0, sb1, sb2
+            ga[r, 0], ga[r, 1] = sa1, sa2
+
     def ss_adjoint_kernel(g, m, s0, s, lam, gm, need_m):
         # Reverse pass of s[n] = m[n] s[n-1] + u[n]: lam[n] = g[n] + m[n+1]^T lam[n+1];
         # grad_m[n] = lam[n] s[n-1]^T (s[-1] = s0). g, s, lam (R, L, N); m, gm (R, L, N, N).
@@ -186,6 +231,8 @@ def _compile():
         "df1": both(df1_kernel),
         "df1_adjoint": both(df1_adjoint_kernel),
         "ss_adjoint": both(ss_adjoint_kernel),
+        "biquad": both(biquad_kernel),
+        "biquad_adjoint": both(biquad_adjoint_kernel),
     }
     return _KERNELS
 
@@ -332,10 +379,28 @@ def run_df1(x: Tensor, b: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     (without the leading 1), zi ``(R, N)`` past outputs. Returns ``(R, N + L)``: ``zi`` reversed,
     then the output."""
     rows, length = x.shape
-    out = torch.empty(rows, length + a.shape[-1], dtype=x.dtype)
+    order = a.shape[-1]
+    if _one_fixed_section(b, a):
+        out = torch.empty(rows, length + 2, dtype=x.dtype)
+        _pick("biquad", rows, length)(
+            _np(x, x.dtype), _np(_pad_last(b[:, 0], 3), x.dtype), _np(_pad_last(a[:, 0], 2), x.dtype),
+            _np(_pad_last(zi, 2), x.dtype), out.numpy(),
+        )
+        return out[:, 2 - order:]
+    out = torch.empty(rows, length + order, dtype=x.dtype)
     kernel = _pick("df1", rows, length)
     kernel(_np(x, x.dtype), _np(b, x.dtype), _np(a, x.dtype), _np(zi, x.dtype), out.numpy())
     return out
+
+
+def _one_fixed_section(b: Tensor, a: Tensor) -> bool:
+    """Fixed coefficients of at most second order: the specialised biquad kernels apply."""
+    return b.shape[1] == 1 and a.shape[1] == 1 and b.shape[-1] <= 3 and a.shape[-1] <= 2
+
+
+def _pad_last(t: Tensor, size: int) -> Tensor:
+    """Zero-pad the last axis to ``size`` (a zero tap or pole coefficient changes nothing)."""
+    return torch.nn.functional.pad(t, (0, size - t.shape[-1])) if t.shape[-1] < size else t
 
 
 def run_df1_adjoint(
@@ -350,6 +415,17 @@ def run_df1_adjoint(
     dtype = g.dtype
     lam = torch.empty(rows, length, dtype=dtype)
     gx = torch.empty(rows, length, dtype=dtype)
+    if _one_fixed_section(b, a):
+        taps, order = b.shape[-1], a.shape[-1]
+        gb = torch.empty(rows, 3, dtype=dtype)
+        ga = torch.empty(rows, 2, dtype=dtype)
+        y2 = torch.nn.functional.pad(y_ext, (2 - order, 0))  # y[-2] = 0 when first order
+        _pick("biquad_adjoint", rows, length)(
+            _np(g, dtype), _np(x, dtype), _np(_pad_last(b[:, 0], 3), dtype),
+            _np(_pad_last(a[:, 0], 2), dtype), _np(y2, dtype),
+            lam.numpy(), gx.numpy(), gb.numpy(), ga.numpy(),
+        )
+        return lam, gx, gb[:, None, :taps], ga[:, None, :order]
     gb = torch.zeros(b.shape, dtype=dtype)
     ga = torch.zeros(a.shape, dtype=dtype)
     kernel = _pick("df1_adjoint", rows, length)
