@@ -429,6 +429,45 @@ def test_gradcheck_through_batched_render():
     assert torch.autograd.gradcheck(f, (raw,), eps=1e-6, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_chained_stages_reuse_or_gather_their_inputs_exactly(mixed):
+    """Strips gain -> tanh -> FIR run as three batched steps. As plain chains each step takes
+    the previous step's output as it is (no copy); when the FIRs read some tanh and some gain
+    outputs they must gather the right rows. Both equal one-by-one rendering, values and
+    gradients."""
+    n = 4
+    g = ProcessorGraph()
+    for i in range(n):
+        g.add(f"g{i}", _Gain()).add(f"t{i}", _Tanh()).add(f"f{i}", _FIR(3))
+    for i in range(n):
+        g.connect("in", f"g{i}").connect(f"g{i}", f"t{i}").connect(f"f{i}", "out")
+        if mixed and i % 2:
+            g.connect(f"g{i}", f"f{i}").connect(f"t{i}", "out")
+        else:
+            g.connect(f"t{i}", f"f{i}")
+    g.double()
+    assert len(render_plan(g)) == 3
+    x = torch.randn(2, 1, 20, dtype=torch.float64)
+    raw = torch.randn(2, 3, g.parameter_layout().n_params, dtype=torch.float64)
+
+    def run(mode):
+        r = raw.clone().requires_grad_(True)
+        xi = x.clone().requires_grad_(True)
+        y = g.render(g.split_params(r), inputs=xi, mode=mode)
+        (y * torch.linspace(-1, 1, 20, dtype=torch.float64)).sum().backward()
+        return y.detach(), r.grad, xi.grad
+
+    for got, want in zip(run("batched"), run("sequential")):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+    def f(r, xi):
+        return g.render(g.split_params(r), inputs=xi)
+
+    r = raw[:1, :2].clone().requires_grad_(True)
+    xi = x[:1, :, :8].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(f, (r, xi))
+
 # --------------------------------------------------------------------------- validation errors
 def test_add_rejects_bad_names_and_objects():
     g = ProcessorGraph().add("a", _Gain())

@@ -252,6 +252,8 @@ def render_graph(
         edges_into.setdefault((e.dst, e.inlet), []).append(e)
         uses[e.src] = uses.get(e.src, 0) + 1
     produced: dict[str, tuple[Tensor, ...]] = {}
+    # (node, outlet) -> (call output, first row, rows) for outputs split from a batched call
+    origin: dict[tuple[str, int], tuple[Tensor, int, int]] = {}
 
     def inlet(name: str, k: int) -> Tensor:
         total = None
@@ -263,6 +265,26 @@ def render_graph(
                 if uses[e.src] == 0 and e.src in produced:
                     del produced[e.src]  # last reader: free the output early
         return total
+
+    def stacked_inlet(group: list[str], k: int, values: list[Tensor]) -> Tensor:
+        """The group's inlet ``k`` values along the batch axis. When each is the whole output
+        of one earlier node and together they are consecutive rows of one batched call's
+        output (a chain of same-type stages, e.g. channel strips), that output is reused
+        as it is: no copy forward and no split/concatenate of gradients backward."""
+        sources = []
+        for n in group:
+            edges = edges_into[(n, k)]
+            if len(edges) != 1 or edges[0].src == IN:
+                return torch.cat(values)
+            sources.append(origin.get((edges[0].src, edges[0].outlet)))
+        if sources[0] is None:
+            return torch.cat(values)
+        parent, start, rows = sources[0]
+        for src in sources[1:]:
+            if src is None or src[0] is not parent or src[1] != start + rows:
+                return torch.cat(values)
+            rows += src[2]
+        return parent if rows == parent.shape[0] else parent.narrow(0, start, rows)
 
     class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
     for step in render_plan(graph, mode, class_of):
@@ -289,7 +311,7 @@ def render_graph(
                         produced[n] = _call(repr(n), p, node_ins[n], kwargs[n], n_samples, batch)
             else:
                 k = len(group)
-                cat_ins = [torch.cat([node_ins[n][i] for n in group])
+                cat_ins = [stacked_inlet(group, i, [node_ins[n][i] for n in group])
                            for i in range(len(node_ins[group[0]]))]
                 cat_kw = {p: torch.cat([kwargs[n][p] for n in group]) for p in kwargs[group[0]]}
                 label = "+".join(repr(n) for n in group) + " (batched)"
@@ -297,4 +319,6 @@ def render_graph(
                 split = [o.split(batch) for o in outs]
                 for i, n in enumerate(group):
                     produced[n] = tuple(s[i] for s in split)
+                    for j, o in enumerate(outs):
+                        origin[(n, j)] = (o, i * batch, batch)
     return inlet(OUT, 0)
