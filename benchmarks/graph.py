@@ -20,8 +20,10 @@ used here), and ``torch_geometric.utils.scatter``/``sort_edge_index`` are implem
 A second section measures nodes holding their own learnable weights (``weights="separate"``
 vs ``"vmap"``).
 
-Run: ``python benchmarks/graph.py [--batch 16] [--samples 2048] [--nodes 100] [--repeats 3] [--sweep]``.
-Timings on a shared machine are noisy; the script prints medians.
+Run: ``python benchmarks/graph.py [--batch 16] [--samples 2048] [--nodes 100] [--repeats 3] [--sweep]
+[--threads 1] [--device cpu|cuda]``. On a GPU the processors run their torch paths (IIR and
+ballistics as log-depth scans), the case GRAFX was designed for.
+Timings on a shared machine are noisy; the script prints the best of interleaved runs.
 """
 
 from __future__ import annotations
@@ -191,22 +193,33 @@ def grafx_setup(g: ProcessorGraph):
         if data["node_type"] not in ("in", "out"):
             per_type.setdefault(data["node_type"], []).append(data["name"])
     G_t = convert_to_tensor(G)
+    G_t.to(DEVICE)  # moves its index tensors in place
     render_data = prepare_render(G_t)
     return render_data, per_type, len(G.type_sequence) - 2  # minus in/out steps
 
 
 # --------------------------------------------------------------------------- timing
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
     """``{name: (best wall s, best CPU s)}``; rounds interleave the variants so that load from
     other processes hits all of them alike, and the minimum is the least disturbed run."""
     for fn in fns.values():
         fn()  # warm-up (numba compilation, allocator)
+    _sync()
     wall = {k: [] for k in fns}
     cpu = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
+            _sync()
             wall[k].append(time.perf_counter() - t0)
             cpu[k].append(time.process_time() - c0)
     return {k: (min(wall[k]), min(cpu[k])) for k in fns}
@@ -214,17 +227,18 @@ def timed(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
 
 def bench_graph(g: ProcessorGraph, label: str, args) -> None:
     B, L, T = args.batch, args.samples, args.frames
+    g.to(DEVICE)
     counts = {}
     for p in g.nodes.values():
         counts[type(p).__name__] = counts.get(type(p).__name__, 0) + 1
     print(f"\n== {label} graph: {len(g.nodes)} nodes {counts}, {len(g.edges)} edges; batch={B}, "
-          f"samples={L}, frames={T}, threads={args.threads}, repeats={args.repeats}")
+          f"samples={L}, frames={T}, device={DEVICE}, threads={args.threads}, repeats={args.repeats}")
 
-    x = 0.5 * torch.randn(B, 1, L)
+    x = 0.5 * torch.randn(B, 1, L, device=DEVICE)
     layout = g.parameter_layout()
     # One parameter set per node shared by the batch (GRAFX's batched mode shares them too);
     # ours: split from one raw decoder output; GRAFX: per-type stacked tensors.
-    raw = torch.randn(1, T, layout.n_params)
+    raw = torch.randn(1, T, layout.n_params, device=DEVICE)
     base = {n: {k: v.detach() for k, v in d.items()} for n, d in g.split_params(raw).items()}
 
     outputs: dict[str, torch.Tensor] = {}
@@ -292,13 +306,14 @@ def bench_graph(g: ProcessorGraph, label: str, args) -> None:
 
 def size_sweep(g: ProcessorGraph, args) -> None:
     """Batched vs one-by-one over signal sizes: where per-call overhead or arithmetic dominates."""
+    g.to(DEVICE)
     print(f"\n== size sweep, console graph ({len(g.nodes)} nodes), forward + backward, "
           f"threads={args.threads}")
     print(f"{'batch x samples':>18} {'batched ms':>11} {'one-by-one ms':>14} {'ratio':>6}")
     layout = g.parameter_layout()
     for b, n in [(1, 256), (1, 2048), (4, 2048), (16, 2048), (16, 16384)]:
-        x = 0.5 * torch.randn(b, 1, n)
-        raw = torch.randn(1, args.frames, layout.n_params)
+        x = 0.5 * torch.randn(b, 1, n, device=DEVICE)
+        raw = torch.randn(1, args.frames, layout.n_params, device=DEVICE)
 
         def run(mode, b=b, x=x, raw=raw):
             leaf = raw.clone().requires_grad_(True)
@@ -317,13 +332,19 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2048)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (torch and numba)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu or cuda: on a GPU the processors run their torch paths (scans)")
     ap.add_argument("--shape", choices=["console", "random", "both"], default="both")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sweep", action="store_true",
                     help="also time batched vs one-by-one over signal sizes (console graph)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device visible to torch")
     torch.manual_seed(args.seed)
 
     classes, notes = {}, []
@@ -372,8 +393,9 @@ def weights_section(args) -> None:
     for i in range(n):
         g.add(f"fir{i}", _StandInLearnedFIR()).connect("in", f"fir{i}").connect(f"fir{i}", "out")
     B, L = args.batch, args.samples
-    x = torch.randn(B, 1, L)
-    raw = torch.randn(B, 4, g.parameter_layout().n_params)
+    g.to(DEVICE)
+    x = torch.randn(B, 1, L, device=DEVICE)
+    raw = torch.randn(B, 4, g.parameter_layout().n_params, device=DEVICE)
     outs = {}
 
     def variant(w):
