@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .shapes import broadcast_shapes
+
 __all__ = ["variable_delay"]
 
 
@@ -46,7 +48,7 @@ def variable_delay(audio: Tensor, delay_samples: Tensor, interpolation: str = "l
         )
     if bool((delay_samples < 0).any()):
         raise ValueError("delay_samples must be >= 0 (a delay line cannot read the future)")
-    shape = torch.broadcast_shapes(audio.shape, delay_samples.shape)
+    shape = broadcast_shapes(audio.shape, delay_samples.shape)
     audio = audio.expand(shape)
     n = audio.shape[-1]
     position = torch.arange(n, device=audio.device, dtype=delay_samples.dtype) - delay_samples

@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor
 
+from .shapes import broadcast_shapes
+
 __all__ = [
     "BIQUAD_KINDS",
     "biquad_coefficients",
@@ -131,7 +133,7 @@ def biquad_coefficients(
                 amp * (ap1 + am1 * cos - two_sqrt_a_alpha),
             ]
             a = [ap1 - am1 * cos + two_sqrt_a_alpha, 2 * (am1 - ap1 * cos), ap1 - am1 * cos - two_sqrt_a_alpha]
-    shape = torch.broadcast_shapes(*(t.shape for t in b + a))
+    shape = broadcast_shapes(*(t.shape for t in b + a))
     b = torch.stack([t.expand(shape) for t in b], dim=-1)
     a = torch.stack([t.expand(shape) for t in a], dim=-1)
     a0 = a[..., :1]
@@ -220,7 +222,7 @@ def allpass_coefficient(break_hz: Tensor | float, sample_rate: float) -> Tensor:
 def _poly_mul(p: Tensor, q: Tensor) -> Tensor:
     """Product of polynomials in ``z^-1`` along the last axis (broadcast leading dims)."""
     n, m = p.shape[-1], q.shape[-1]
-    shape = torch.broadcast_shapes(p.shape[:-1], q.shape[:-1])
+    shape = broadcast_shapes(p.shape[:-1], q.shape[:-1])
     out = p.new_zeros(*shape, n + m - 1)
     for i in range(n):
         out = out + torch.nn.functional.pad(p[..., i : i + 1] * q, (i, n - 1 - i))
@@ -306,6 +308,6 @@ def second_order_allpass(
     r = _as_tensor(radius)
     theta = _as_tensor(theta, r)
     d = -2 * r * torch.cos(theta)
-    shape = torch.broadcast_shapes(r.shape, d.shape)
+    shape = broadcast_shapes(r.shape, d.shape)
     a = torch.stack([torch.ones(shape, dtype=d.dtype, device=d.device), d.expand(shape), (r * r).expand(shape)], -1)
     return _finish_allpass(a, warp, stretch)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .shapes import broadcast_shapes
+
 __all__ = ["fft_convolve", "frequency_impulse_response", "frequency_filter"]
 
 
@@ -84,7 +86,7 @@ def _framewise_convolve(audio: Tensor, ir: Tensor) -> Tensor:
             "sample per frame"
         )
     hop = n_audio // frames
-    lead = torch.broadcast_shapes(audio.shape[:-1], ir.shape[:-2])
+    lead = broadcast_shapes(audio.shape[:-1], ir.shape[:-2])
     audio = audio.expand(*lead, n_audio).reshape(-1, n_audio)
     ir = ir.expand(*lead, frames, n_ir).reshape(-1, frames, n_ir)
     off = hop // 2

@@ -35,6 +35,7 @@ from ._allpole_backend import (
     run_linear_recurrence_adjoint,
     uses_numba,
 )
+from .shapes import broadcast_shapes
 
 __all__ = [
     "allpole",
@@ -186,7 +187,7 @@ def allpole(x: Tensor, a: Tensor, zi: Tensor | None = None, *, backend: str = "a
         if zi.shape[-1] != order:
             raise ValueError(f"zi must be (..., N={order}), got {tuple(zi.shape)}")
         shapes.append(zi.shape[:-1])
-    batch = torch.broadcast_shapes(*shapes)
+    batch = broadcast_shapes(*shapes)
     n_rows = math.prod(batch)
     dtype = torch.promote_types(x.dtype, a.dtype)
     x2 = x.to(dtype).expand(*batch, length).reshape(n_rows, length)
@@ -259,7 +260,7 @@ def linear_recurrence(
         if s0.shape[-1] != order:
             raise ValueError(f"s0 must be (..., N={order}), got {tuple(s0.shape)}")
         shapes.append(s0.shape[:-1])
-    batch = torch.broadcast_shapes(*shapes)
+    batch = broadcast_shapes(*shapes)
     rows = math.prod(batch)
     dtype = torch.promote_types(m.dtype, u.dtype)
     m2 = m.to(dtype).expand(*batch, length, order, order).reshape(rows, length, order, order)
@@ -366,7 +367,7 @@ def _lfilter_rows(x: Tensor, b: Tensor, a: Tensor, b_tv: bool, a_tv: bool, backe
     """Broadcast to rows and run :class:`_DirectFormI`."""
     length = x.shape[-1]
     shapes = [x.shape[:-1], b.shape[:-2] if b_tv else b.shape[:-1], a.shape[:-2] if a_tv else a.shape[:-1]]
-    batch = torch.broadcast_shapes(*shapes)
+    batch = broadcast_shapes(*shapes)
     rows = math.prod(batch)
     dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
 

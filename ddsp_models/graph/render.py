@@ -148,10 +148,7 @@ def _call(name: str, proc, ins: list[Tensor], kw: dict, n_samples: int, batch: i
 
 def _signature(ins: list[Tensor], kw: dict) -> tuple:
     """What must agree for nodes to be concatenated: shapes (past the batch axis) and dtypes."""
-    return (
-        tuple((x.shape[1:], x.dtype) for x in ins),
-        tuple((k, v.shape[1:], v.dtype) for k, v in kw.items()),
-    )
+    return (*[(x.shape[1:], x.dtype) for x in ins], *[(k, v.shape[1:], v.dtype) for k, v in kw.items()])
 
 
 def _vmap_call(procs, ins_per_node, kw_per_node, n_samples):
@@ -246,11 +243,12 @@ def render_graph(
     if batch is None:
         raise GraphError("cannot tell the batch size: the graph has no parameters and no inputs")
 
-    edges_into: dict[tuple[str, int], list] = {}
+    edges_into = graph._adjacency()[2]  # {(dst, inlet): [edges]}, read only here
     uses: dict[str, int] = {}
     for e in graph.edges:
-        edges_into.setdefault((e.dst, e.inlet), []).append(e)
         uses[e.src] = uses.get(e.src, 0) + 1
+    nodes = dict(graph.nodes.items())
+    n_in = {n: int(p.n_inputs) for n, p in nodes.items()}
     produced: dict[str, tuple[Tensor, ...]] = {}
     # (node, outlet) -> (call output, first row, rows) for outputs split from a batched call
     origin: dict[tuple[str, int], tuple[Tensor, int, int]] = {}
@@ -288,7 +286,7 @@ def render_graph(
 
     class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
     for step in render_plan(graph, mode, class_of):
-        node_ins = {n: [inlet(n, k) for k in range(graph.n_inlets(n))] for n in step}
+        node_ins = {n: [inlet(n, k) for k in range(n_in[n])] for n in step}
         if len(step) == 1:
             groups = [step]
         else:
@@ -297,7 +295,7 @@ def render_graph(
                 subgroups.setdefault(_signature(node_ins[n], kwargs[n]), []).append(n)
             groups = list(subgroups.values())
         for group in groups:
-            procs = [graph.nodes[n] for n in group]
+            procs = [nodes[n] for n in group]
             if len(group) == 1:
                 n = group[0]
                 produced[n] = _call(repr(n), procs[0], node_ins[n], kwargs[n], n_samples, batch)

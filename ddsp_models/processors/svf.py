@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..core.iir import linear_recurrence
 from ..core.scaling import LogSigmoidRange
+from ..core.shapes import broadcast_shapes
 from .base import Param, Processor
 from .biquad import check_audio, max_filter_hz, per_sample
 
@@ -51,8 +52,8 @@ def run_state_space(step: Step, n_states: int, x: Tensor, coefficients: Sequence
     basis_x = torch.cat([eye.new_zeros(n), eye.new_ones(1)])  # (n+1,): zero, then x = 1
     coefs = [c[..., None] for c in coefficients]  # (..., L or 1, 1) against the n+1 basis axis
     y, new = step([basis_s[:, j] for j in range(n)], basis_x, *coefs)
-    y = y.expand(*torch.broadcast_shapes(y.shape, (n + 1,)))
-    new = [s.expand(*torch.broadcast_shapes(s.shape, (n + 1,))) for s in new]
+    y = y.expand(*broadcast_shapes(y.shape, (n + 1,)))
+    new = [s.expand(*broadcast_shapes(s.shape, (n + 1,))) for s in new]
     a = torch.stack([s[..., :n] for s in new], dim=-2)  # (..., L', n, n): a[i, j] = d s_i' / d s_j
     b = torch.stack([s[..., n] for s in new], dim=-1)  # (..., L', n)
     c, d = y[..., :n], y[..., n]  # (..., L', n), (..., L')
@@ -141,7 +142,7 @@ def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor 
         g = g / torch.sqrt(amp)
     elif kind == "highshelf":
         g = g * torch.sqrt(amp)
-    shape = torch.broadcast_shapes(g.shape, k.shape, amp.shape)
+    shape = broadcast_shapes(g.shape, k.shape, amp.shape)
     g, k, amp = g.expand(shape), k.expand(shape), amp.expand(shape)
     return run_system(*_svf_system(g, k, *_rbj_mix(kind, k, amp)), x)
 
