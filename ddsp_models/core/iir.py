@@ -8,8 +8,10 @@
   with the same kind of exact adjoint (``A[n+1]^T`` run backwards); it carries zero-delay
   feedback (TPT) filters such as the state-variable and ladder filters.
 * :func:`lfilter` — ``b/a`` filters (time-invariant or time-varying): FIR part by convolution,
-  recursive part by :func:`allpole`. ``mode="freq_sampling"`` is the explicit fast approximation
-  for time-invariant filters (impulse response sampled from the frequency response).
+  recursive part by :func:`allpole`. ``mode="freq_sampling"`` is the explicit approximation
+  for time-invariant filters (impulse response sampled from the frequency response); it is
+  fast on GPU, while on CPU the compiled exact recursion is faster (fixed filters of order
+  <= 2 run in a specialised kernel with the state in registers).
 * :func:`sosfilt` — cascaded biquads, stable at high orders.
 * :func:`freqz`, :func:`sosfreqz` — complex frequency responses.
 
@@ -408,7 +410,7 @@ def lfilter(
             applied at sample ``n`` (FIR first, then the all-pole part).
         mode: ``"recursive"`` (exact) or ``"freq_sampling"`` (time-invariant only: the impulse
             response is ``irfft(B/A)`` on ``n_fft`` points, applied by FFT convolution;
-            fast, but the tail beyond ``n_fft`` samples wraps around).
+            fast on GPU, but the tail beyond ``n_fft`` samples wraps around).
         n_fft: frequency-sampling length = taps of the FIR approximation (default 4096;
             raise it for slowly decaying, e.g. low and sharp, resonances).
         backend: all-pole backend, see :func:`allpole`.
