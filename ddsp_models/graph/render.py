@@ -248,33 +248,33 @@ def render_graph(
     for e in graph.edges:
         uses[e.src] = uses.get(e.src, 0) + 1
     nodes = dict(graph.nodes.items())
-    n_in = {n: int(p.n_inputs) for n, p in nodes.items()}
+    n_in = {n: graph.n_inlets(n) for n in nodes}
     produced: dict[str, tuple[Tensor, ...]] = {}
     # (node, outlet) -> (call output, first row, rows) for outputs split from a batched call
     origin: dict[tuple[str, int], tuple[Tensor, int, int]] = {}
 
-    def inlet(name: str, k: int) -> Tensor:
-        total = None
-        for e in edges_into[(name, k)]:
+    def inlet(name: str, k: int) -> tuple[Tensor, tuple[Tensor, int, int] | None]:
+        """Inlet ``k`` of ``name`` (its edges summed) and, when it is exactly one batched
+        call's rows (one edge from such a node), that call's ``origin`` entry."""
+        total, source = None, None
+        edges = edges_into[(name, k)]
+        for e in edges:
             x = ins[e.outlet] if e.src == IN else produced[e.src][e.outlet]
             total = x if total is None else total + x
             if e.src != IN:
+                if len(edges) == 1:
+                    source = origin.get((e.src, e.outlet))
                 uses[e.src] -= 1
                 if uses[e.src] == 0 and e.src in produced:
-                    del produced[e.src]  # last reader: free the output early
-        return total
+                    for j in range(len(produced.pop(e.src))):  # last reader: free it early
+                        origin.pop((e.src, j), None)
+        return total, source
 
-    def stacked_inlet(group: list[str], k: int, values: list[Tensor]) -> Tensor:
-        """The group's inlet ``k`` values along the batch axis. When each is the whole output
-        of one earlier node and together they are consecutive rows of one batched call's
-        output (a chain of same-type stages, e.g. channel strips), that output is reused
-        as it is: no copy forward and no split/concatenate of gradients backward."""
-        sources = []
-        for n in group:
-            edges = edges_into[(n, k)]
-            if len(edges) != 1 or edges[0].src == IN:
-                return torch.cat(values)
-            sources.append(origin.get((edges[0].src, edges[0].outlet)))
+    def concat_rows(values: list[Tensor], sources: list) -> Tensor:
+        """A group's inlet values along the batch axis. When they are consecutive rows of one
+        earlier batched call's output (a chain of same-type stages, e.g. channel strips), that
+        output is reused as it is: no copy forward and no split/concatenate of gradients
+        backward."""
         if sources[0] is None:
             return torch.cat(values)
         parent, start, rows = sources[0]
@@ -286,7 +286,8 @@ def render_graph(
 
     class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
     for step in render_plan(graph, mode, class_of):
-        node_ins = {n: [inlet(n, k) for k in range(n_in[n])] for n in step}
+        read = {n: [inlet(n, k) for k in range(n_in[n])] for n in step}
+        node_ins = {n: [x for x, _ in r] for n, r in read.items()}
         if len(step) == 1:
             groups = [step]
         else:
@@ -309,8 +310,8 @@ def render_graph(
                         produced[n] = _call(repr(n), p, node_ins[n], kwargs[n], n_samples, batch)
             else:
                 k = len(group)
-                cat_ins = [stacked_inlet(group, i, [node_ins[n][i] for n in group])
-                           for i in range(len(node_ins[group[0]]))]
+                cat_ins = [concat_rows([node_ins[n][i] for n in group], [read[n][i][1] for n in group])
+                           for i in range(n_in[group[0]])]
                 cat_kw = {p: torch.cat([kwargs[n][p] for n in group]) for p in kwargs[group[0]]}
                 label = "+".join(repr(n) for n in group) + " (batched)"
                 outs = _call(label, procs[0], cat_ins, cat_kw, n_samples, k * batch)
@@ -319,4 +320,4 @@ def render_graph(
                     produced[n] = tuple(s[i] for s in split)
                     for j, o in enumerate(outs):
                         origin[(n, j)] = (o, i * batch, batch)
-    return inlet(OUT, 0)
+    return inlet(OUT, 0)[0]
