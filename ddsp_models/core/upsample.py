@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["hop_size", "upsample_linear", "upsample_with_windows", "check_controls"]
+__all__ = ["hop_size", "upsample_linear", "upsample_with_windows", "check_controls",
+           "interpolate_frames", "crossfade_frames"]
 
 
 def hop_size(n_frames: int, n_samples: int) -> int:
@@ -39,6 +40,49 @@ def check_controls(x: Tensor, name: str, features: int | None = None) -> None:
         raise ValueError(f"{name} must have {features} features (last axis), got {x.shape[-1]}")
 
 
+def interpolate_frames(frames: Tensor, hop: int) -> Tensor:
+    """Linear interpolation from each frame to the next, ``hop`` samples per frame.
+
+    The block primitive behind :func:`upsample_linear` (and every streamed control).
+
+    Args:
+        frames: ``(batch, N + 1, features)``; the last frame is only interpolated towards.
+        hop: samples per frame.
+
+    Returns:
+        ``(batch, N * hop, features)``: sample ``i * hop + r`` is
+        ``frames[i] + (frames[i + 1] - frames[i]) * r / hop``.
+    """
+    b, n1, k = frames.shape
+    n = n1 - 1
+    w = torch.arange(hop, device=frames.device, dtype=frames.dtype) / hop
+    cur = frames[:, :n]
+    y = cur[:, :, None, :] + (frames[:, 1:] - cur)[:, :, None, :] * w[None, None, :, None]
+    return y.reshape(b, n * hop, k)
+
+
+def crossfade_frames(frames: Tensor, hop: int) -> Tensor:
+    """Hann cross-fade from each frame to the next, ``hop`` samples per frame.
+
+    The block primitive of :func:`upsample_with_windows`: at sample ``i * hop + r`` frame
+    ``i`` weighs ``0.5 + 0.5 cos(π r / hop)`` and frame ``i + 1`` the rest.
+
+    Args:
+        frames: ``(batch, N + 1, features)``.
+        hop: samples per frame.
+
+    Returns:
+        ``(batch, N * hop, features)``.
+    """
+    b, n1, k = frames.shape
+    n = n1 - 1
+    r = torch.arange(hop, device=frames.device, dtype=torch.float64)
+    w_cur = (0.5 + 0.5 * torch.cos(torch.pi * r / hop)).to(frames.dtype)[None, None, :, None]
+    cur = frames[:, :n, None, :]
+    y = cur * w_cur + frames[:, 1:, None, :] * (1.0 - w_cur)
+    return y.reshape(b, n * hop, k)
+
+
 def upsample_linear(x: Tensor, n_samples: int) -> Tensor:
     """Linear interpolation between frame centres.
 
@@ -52,11 +96,7 @@ def upsample_linear(x: Tensor, n_samples: int) -> Tensor:
     check_controls(x, "x")
     b, t, k = x.shape
     hop = hop_size(t, n_samples)
-    nxt = torch.cat([x[:, 1:], x[:, -1:]], dim=1)  # frame t+1, last frame held
-    w = torch.arange(hop, device=x.device, dtype=x.dtype) / hop  # (hop,)
-    w = w[None, None, :, None]
-    y = x[:, :, None, :] + (nxt - x)[:, :, None, :] * w  # (b, t, hop, k)
-    y = y.reshape(b, t * hop, k)
+    y = interpolate_frames(torch.cat([x, x[:, -1:]], dim=1), hop)  # last frame held
     rest = n_samples - t * hop
     if rest:
         y = torch.cat([y, x[:, -1:, :].expand(b, rest, k)], dim=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from .._lazy import lazy_exports
-from .base import PROCESSORS, Param, Processor, processor_from_dict
+from .base import PROCESSORS, Param, Processor, State, processor_from_dict
 
 _P = "ddsp_models.processors."
 
@@ -64,4 +64,12 @@ def load_processor_class(name: str) -> type[Processor]:
     return PROCESSORS[name]
 
 
-__all__ = ["Param", "Processor", "PROCESSORS", "processor_from_dict", "load_processor_class"]
+def all_processor_classes() -> dict[str, type[Processor]]:
+    """Every registered processor class by name (imports every processor module)."""
+    for name in {**SYNTHS, **EFFECTS}:
+        load_processor_class(name)
+    return dict(sorted(PROCESSORS.items()))
+
+
+__all__ = ["Param", "State", "Processor", "PROCESSORS", "processor_from_dict",
+           "load_processor_class", "all_processor_classes"]

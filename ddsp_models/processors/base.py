@@ -17,22 +17,81 @@ Shapes of parameter values:
 
 Everything that needs to know parameter shapes — decoder heads, the graph renderer,
 random-parameter tests, the docs — reads ``param_specs()``.
+
+Block rendering (streaming)
+---------------------------
+Every processor can also render a signal block by block with carried state, and rendering in
+blocks of any size (down to one frame, sizes changing from call to call) equals rendering
+whole. The processor declares
+
+* :meth:`Processor.state_specs` — what is carried from one block to the next (phases, filter
+  and envelope state, delay lines, convolution tails, noise position, frame history);
+* :meth:`Processor.latency_frames` — its look-ahead ``L`` in frames (e.g. 1 for controls
+  interpolated towards the next frame);
+* :meth:`Processor.init_state` ``(batch, input_channels, hop, like) -> {name: tensor}`` — the
+  state of a fresh stream (``like`` gives dtype and device);
+* :meth:`Processor.step` ``(inputs, params, state, n_frames, n_samples, flushing) -> (audio,
+  new_state)`` — one block.
+
+The block contract (checked for every registered processor by ``tests/test_contract.py``):
+
+1. A stream is a sequence of ``step`` calls with ``n_frames = N >= 1`` frames each (``N`` may
+   change from call to call) and ``n_samples = N * hop`` (``hop`` fixed for the stream).
+   ``params`` holds this block's values: time-varying ``(B, N, size)``, static ``(B, size)``,
+   externals such as ``f0_hz`` included. ``inputs`` are the effect's audio inputs for the
+   block, ``(B, C, N * hop)`` each (empty for synths).
+2. The call that covers frames ``t0 .. t0+N-1`` returns ``(B, C_out, N * hop)`` = the offline
+   output (``forward`` over the whole signal) at samples ``(t0 - L) * hop .. (t0 + N - L) *
+   hop - 1``, zero where that index is negative. ``step`` never changes ``state`` in place: it
+   returns the new state.
+3. At the end of a stream of ``T`` frames the driver *flushes*: it calls ``step`` with
+   ``flushing=True`` for ``L`` more frames in total (in one or more calls), the last frame's
+   values repeated for time-varying params, static params unchanged, inputs zero. These calls
+   return the offline output's last ``L * hop`` samples. Sources of noise draw no new noise
+   while flushing (offline has none past the end).
+4. Noise is counter based (:func:`ddsp_models.core.noise.counter_noise`): the offline
+   reference of a stream is ``forward`` under
+   :func:`ddsp_models.core.noise.deterministic_noise`.
+5. ``step`` and what it calls compile with ``torch.jit.script`` (``forward`` is left out of
+   scripting automatically; ``init_state`` runs in Python, exports store its result).
+   Python-only fast paths (numba) sit behind a ``@torch.jit.unused`` function chosen with
+   ``torch.jit.is_scripting()``. ``step`` never calls ``param_specs`` (not scriptable): it
+   reads names from ``params`` and sizes from attributes set in ``__init__``.
+
+:func:`ddsp_models.processors.blocks.render_in_blocks` is the reference driver.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Dict, List, Mapping, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ..core.scaling import Identity, Scaling, scaling_from_dict
 
-__all__ = ["Param", "Processor", "PROCESSORS", "processor_from_dict"]
+__all__ = ["Param", "State", "Processor", "PROCESSORS", "processor_from_dict", "check_audio"]
 
 #: Every concrete processor class by name (filled by ``Processor.__init_subclass__``).
 PROCESSORS: dict[str, type["Processor"]] = {}
+
+
+def check_audio(owner: str, x: Tensor, channels: tuple[int, ...] | None = None) -> None:
+    """The one audio check of the processors: raise a clear error unless ``x`` is a floating
+    point ``(batch, channels, samples)`` tensor, with ``channels`` among the allowed counts."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{owner}: audio must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(
+            f"{owner} expects audio (batch, channels, samples), got shape {tuple(x.shape)}; "
+            "add a channel axis with x[:, None]"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{owner}: audio must be floating point, got {x.dtype}")
+    if channels is not None and x.shape[1] not in channels:
+        allowed = " or ".join(map(str, channels))
+        raise ValueError(f"{owner} needs {allowed} channels, got {x.shape[1]}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +121,19 @@ class Param:
         return (batch, frames, self.size) if self.time_varying else (batch, self.size)
 
 
+@dataclass(frozen=True)
+class State:
+    """Declaration of one tensor a processor carries from one block to the next.
+
+    Attributes:
+        name: key in the state dict returned by ``init_state`` and ``step``.
+        doc: one line for the docs: what it holds, its shape and unit.
+    """
+
+    name: str
+    doc: str = ""
+
+
 class Processor(nn.Module):
     """Base class of all synths and effects. See the module docstring for the contract."""
 
@@ -70,8 +142,63 @@ class Processor(nn.Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # The block path is what scripting compiles; forward (often numba / custom autograd)
+        # is left out, so torch.jit.script(processor) gives a module whose step() streams.
+        if "forward" in cls.__dict__:
+            cls.forward = torch.jit.unused(cls.forward)
+        if "step" in cls.__dict__:
+            cls.step = torch.jit.export(cls.__dict__["step"])
         if not cls.__name__.startswith("_"):
             PROCESSORS[cls.__name__] = cls
+
+    # --- examples for the contract tests and docs ---------------------------------------
+    @classmethod
+    def examples(cls) -> list[dict[str, Any]]:
+        """Constructor keyword sets the registry-driven contract tests build and check.
+
+        Default: the defaults alone. Override to cover modes (filter kinds, static or
+        time-varying parameters) or to give containers their children.
+        """
+        return [{}]
+
+    # --- block rendering (streaming) ---------------------------------------------------
+    def state_specs(self) -> tuple[State, ...]:
+        """What is carried from one block to the next (see the module docstring)."""
+        return ()
+
+    def latency_frames(self) -> int:
+        """Look-ahead in frames: a block's output lags the offline output by this many."""
+        return 0
+
+    def init_state(
+        self, batch: int, input_channels: List[int], hop: int, like: Tensor
+    ) -> Dict[str, Tensor]:
+        """The state of a fresh stream, one tensor per :meth:`state_specs` entry.
+
+        Args:
+            batch: batch size of the stream.
+            input_channels: channel count of each audio input (empty for synths).
+            hop: samples per frame of the stream.
+            like: a tensor of the stream's dtype and device.
+        """
+        return {}
+
+    @torch.jit.export
+    def step(
+        self,
+        inputs: List[Tensor],
+        params: Dict[str, Tensor],
+        state: Dict[str, Tensor],
+        n_frames: int,
+        n_samples: int,
+        flushing: bool,
+    ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Render one block (see the module docstring for the contract).
+
+        Returns:
+            ``(audio (B, C_out, n_samples), new_state)``.
+        """
+        raise NotImplementedError("this processor does not render block by block yet")
 
     # --- declaration ----------------------------------------------------------------
     def param_specs(self) -> tuple[Param, ...]:

@@ -8,25 +8,17 @@ constructor's ``time_varying`` flag switches that.
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
 
 from ..core.scaling import SigmoidRange, db_to_amplitude
 from ..core.upsample import upsample_linear
-from .base import Param, Processor
+from .base import Param, Processor, State, check_audio
+from .blocks import control_block, push_samples
 
 __all__ = ["Gain", "StereoGain", "StereoWidener", "control_to_audio_rate", "check_audio"]
-
-
-def check_audio(owner: str, x: Tensor, channels: tuple[int, ...] | None = None) -> None:
-    """Raise a clear error unless ``x`` is ``(batch, channels, samples)`` with allowed channels."""
-    if not isinstance(x, Tensor) or x.dim() != 3:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{owner} expects audio (batch, channels, samples), got {got}")
-    if channels is not None and x.shape[1] not in channels:
-        allowed = " or ".join(map(str, channels))
-        raise ValueError(f"{owner} needs {allowed} channels, got {x.shape[1]}")
 
 
 def control_to_audio_rate(value: Tensor, n_samples: int) -> Tensor:
@@ -40,7 +32,49 @@ def control_to_audio_rate(value: Tensor, n_samples: int) -> Tensor:
     return value[:, :, None]
 
 
-class Gain(Processor):
+class _LinearControls(Processor):
+    """Block rendering shared by the gain-like effects: controls interpolated linearly towards
+    the next frame (latency one frame when any is time-varying), the input delayed to match,
+    and a memoryless ``apply_controls(x, controls)``. State: the last frame of each control, and the
+    input samples not yet output."""
+
+    n_inputs = 1
+    time_varying = True
+
+    def latency_frames(self) -> int:
+        return 1 if self.time_varying else 0
+
+    def state_specs(self):
+        return (
+            *[State(p.name, f"(B, 1, {p.size}) {p.unit}: the last frame of {p.name}")
+              for p in self.param_specs()],
+            State("audio", "(B, C, hop * latency) input samples not yet output"),
+        )
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        state: Dict[str, Tensor] = {}
+        for p in self.param_specs():
+            state[p.name] = torch.zeros(batch, 1, p.size, dtype=like.dtype, device=like.device)
+        state["audio"] = torch.zeros(batch, input_channels[0], hop * self.latency_frames(),
+                                     dtype=like.dtype, device=like.device)
+        return state
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        hop = n_samples // n_frames
+        new: Dict[str, Tensor] = {}
+        controls: Dict[str, Tensor] = {}
+        for name, value in params.items():
+            controls[name], new[name] = control_block(value, state[name], hop)
+        x, new["audio"] = push_samples(state["audio"], inputs[0])
+        return self.apply_controls(x, controls), new
+
+    def apply_controls(self, x: Tensor, controls: Dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+
+class Gain(_LinearControls):
     """Multiply by a gain given in dB: ``y = x * 10 ** (gain_db / 20)``.
 
     Args:
@@ -63,10 +97,17 @@ class Gain(Processor):
         return (Param("gain_db", 1, SigmoidRange(self.min_db, self.max_db), self.time_varying,
                       unit="dB", doc="gain"),)
 
+    @classmethod
+    def examples(cls):
+        return [{}, {"time_varying": False}]
+
     def forward(self, x: Tensor, gain_db: Tensor) -> Tensor:
         check_audio("Gain", x)
         self.check_params({"gain_db": gain_db})
-        return x * db_to_amplitude(control_to_audio_rate(gain_db, x.shape[-1]))
+        return self.apply_controls(x, {"gain_db": control_to_audio_rate(gain_db, x.shape[-1])})
+
+    def apply_controls(self, x: Tensor, controls: Dict[str, Tensor]) -> Tensor:
+        return x * db_to_amplitude(controls["gain_db"])
 
 
 def pan_gains(pan: Tensor) -> tuple[Tensor, Tensor]:
@@ -78,7 +119,7 @@ def pan_gains(pan: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cos(theta), torch.sin(theta)
 
 
-class StereoGain(Processor):
+class StereoGain(_LinearControls):
     """Gain and constant-power pan to stereo: mono or stereo in, stereo out.
 
     A mono input feeds both sides; a stereo input keeps its channels (``pan`` then acts as
@@ -113,12 +154,20 @@ class StereoGain(Processor):
         check_audio("StereoGain", x, (1, 2))
         self.check_params({"gain_db": gain_db, "pan": pan})
         n = x.shape[-1]
-        g = db_to_amplitude(control_to_audio_rate(gain_db, n))
-        left, right = pan_gains(control_to_audio_rate(pan, n))
+        return self.apply_controls(x, {"gain_db": control_to_audio_rate(gain_db, n),
+                               "pan": control_to_audio_rate(pan, n)})
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"time_varying": False}]
+
+    def apply_controls(self, x: Tensor, controls: Dict[str, Tensor]) -> Tensor:
+        g = db_to_amplitude(controls["gain_db"])
+        left, right = pan_gains(controls["pan"])
         return x * g * torch.cat([left, right], dim=1)  # (B, 1|2, L) * (B, 2, L|1)
 
 
-class StereoWidener(Processor):
+class StereoWidener(_LinearControls):
     """Mid/side width: ``mid = (L + R) / 2``, ``side = width · (L - R) / 2``, out ``mid ± side``.
 
     ``width = 0`` folds to mono, ``1`` leaves the input unchanged, ``2`` doubles the side.
@@ -149,7 +198,14 @@ class StereoWidener(Processor):
     def forward(self, x: Tensor, width: Tensor) -> Tensor:
         check_audio("StereoWidener", x, (2,))
         self.check_params({"width": width})
-        w = control_to_audio_rate(width, x.shape[-1])  # (B, 1, L|1)
+        return self.apply_controls(x, {"width": control_to_audio_rate(width, x.shape[-1])})
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"time_varying": True}]
+
+    def apply_controls(self, x: Tensor, controls: Dict[str, Tensor]) -> Tensor:
+        w = controls["width"]  # (B, 1, L|1)
         mid = (x[:, :1] + x[:, 1:]) / 2
         side = w * (x[:, :1] - x[:, 1:]) / 2
         return torch.cat([mid + side, mid - side], dim=1)

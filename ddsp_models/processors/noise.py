@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from ..core.filtering import frequency_filter
+from ..core.noise import noise_like
 from ..core.scaling import ExpSigmoid
 from ..core.upsample import hop_size
 from .base import Param, Processor
@@ -58,8 +59,7 @@ class FilteredNoise(Processor):
         b, t, _ = magnitudes.shape
         hop_size(t, n_samples)  # clear error if n_samples < frames
         if noise is None:
-            noise = torch.rand(b, n_samples, dtype=magnitudes.dtype, device=magnitudes.device)
-            noise = 2.0 * noise - 1.0
+            noise = noise_like(b, n_samples, magnitudes)
         elif noise.shape != (b, n_samples):
             raise ValueError(
                 f"FilteredNoise: noise must be (batch, n_samples) = {(b, n_samples)}, "
