@@ -82,3 +82,13 @@ def test_bad_ranges_raise():
         LogSigmoidRange(0.0, 10.0)
     with pytest.raises(ValueError, match="unknown scaling"):
         scaling_from_dict({"kind": "nope"})
+
+
+def test_every_scaling_scripts_to_the_same_values():
+    from ddsp_models.core.scaling import _SCALINGS
+
+    raw = torch.randn(2, 5, 3, dtype=torch.float64) * 3
+    for cls in _SCALINGS.values():
+        s = cls()
+        scripted = torch.jit.script(s.module())
+        torch.testing.assert_close(scripted(raw), s(raw))

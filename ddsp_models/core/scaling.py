@@ -10,11 +10,11 @@ value its ``forward`` expects (see :mod:`ddsp_models.processors.base`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import ClassVar
+from dataclasses import astuple, asdict, dataclass
+from typing import ClassVar, List
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "exp_sigmoid",
@@ -30,6 +30,8 @@ __all__ = [
     "LogSigmoidRange",
     "Softmax",
     "scaling_from_dict",
+    "apply_scaling",
+    "ScalingModule",
 ]
 
 
@@ -82,6 +84,38 @@ def power_to_db(power: Tensor, min_db: float = -120.0) -> Tensor:
 _SCALINGS: dict[str, type["Scaling"]] = {}
 
 
+def apply_scaling(kind: str, args: List[float], raw: Tensor) -> Tensor:
+    """The one home of every scaling's formula (scriptable): ``kind`` and the scaling's fields
+    in declaration order (``args``) applied to ``raw``. The :class:`Scaling` classes and
+    :class:`ScalingModule` both call it."""
+    if kind == "exp_sigmoid":  # exponent, max_value, threshold, bias
+        return exp_sigmoid(raw + args[3], args[0], args[1], args[2])
+    if kind == "sigmoid_range":  # low, high
+        return args[0] + (args[1] - args[0]) * torch.sigmoid(raw)
+    if kind == "log_sigmoid_range":  # low, high
+        lo, hi = math.log(args[0]), math.log(args[1])
+        # The clamp only trims float rounding at the ends; the gradient is the sigmoid's.
+        return torch.exp(lo + (hi - lo) * torch.sigmoid(raw)).clamp(args[0], args[1])
+    if kind == "softmax":
+        return torch.softmax(raw, dim=-1)
+    if kind == "identity":
+        return raw
+    raise ValueError("unknown scaling kind " + kind)
+
+
+class ScalingModule(nn.Module):
+    """A :class:`Scaling` as a scriptable module (for streaming exports): ``forward(raw)``."""
+
+    def __init__(self, scaling: "Scaling"):
+        super().__init__()
+        self.kind = scaling.kind
+        # a trailing 0.0 keeps the list non-empty, so TorchScript infers List[float]
+        self.args = [float(v) for v in astuple(scaling)] + [0.0]
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return apply_scaling(self.kind, self.args, raw)
+
+
 @dataclass(frozen=True)
 class Scaling:
     """Base class: a named, serialisable map from an unconstrained tensor to physical units."""
@@ -92,8 +126,12 @@ class Scaling:
         super().__init_subclass__(**kwargs)
         _SCALINGS[cls.kind] = cls
 
-    def __call__(self, raw: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def __call__(self, raw: Tensor) -> Tensor:
+        return apply_scaling(self.kind, [float(v) for v in astuple(self)], raw)
+
+    def module(self) -> ScalingModule:
+        """This scaling as a scriptable :class:`ScalingModule`."""
+        return ScalingModule(self)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **asdict(self)}
@@ -114,9 +152,6 @@ class Identity(Scaling):
 
     kind: ClassVar[str] = "identity"
 
-    def __call__(self, raw: Tensor) -> Tensor:
-        return raw
-
 
 @dataclass(frozen=True)
 class ExpSigmoid(Scaling):
@@ -127,9 +162,6 @@ class ExpSigmoid(Scaling):
     max_value: float = 2.0
     threshold: float = 1e-7
     bias: float = 0.0
-
-    def __call__(self, raw: Tensor) -> Tensor:
-        return exp_sigmoid(raw + self.bias, self.exponent, self.max_value, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -143,9 +175,6 @@ class SigmoidRange(Scaling):
     def __post_init__(self):
         if not self.high > self.low:
             raise ValueError(f"SigmoidRange needs high > low, got low={self.low}, high={self.high}")
-
-    def __call__(self, raw: Tensor) -> Tensor:
-        return self.low + (self.high - self.low) * torch.sigmoid(raw)
 
 
 @dataclass(frozen=True)
@@ -165,17 +194,9 @@ class LogSigmoidRange(Scaling):
                 f"LogSigmoidRange needs high > low > 0, got low={self.low}, high={self.high}"
             )
 
-    def __call__(self, raw: Tensor) -> Tensor:
-        lo, hi = math.log(self.low), math.log(self.high)
-        # The clamp only trims float rounding at the ends; the gradient is the sigmoid's.
-        return torch.exp(lo + (hi - lo) * torch.sigmoid(raw)).clamp(self.low, self.high)
-
 
 @dataclass(frozen=True)
 class Softmax(Scaling):
     """Softmax over the last (feature) dimension: non-negative weights summing to one."""
 
     kind: ClassVar[str] = "softmax"
-
-    def __call__(self, raw: Tensor) -> Tensor:
-        return torch.softmax(raw, dim=-1)

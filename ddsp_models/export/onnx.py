@@ -6,62 +6,58 @@ ONNX graphs have no mutable state, so the exported step is a pure function::
 
 with ``f0_hz``, ``loudness_db`` ``(1, N, 1)`` float32 (``N = block_frames``, fixed at export)
 and the state tensors of :class:`~ddsp_models.export.streaming.StreamingSynth` in the order of
-:data:`STATE_NAMES` (``position`` is the int64 count of frames already rendered). Start a
-stream with :func:`initial_state` (also written into the file's metadata as shapes), feed each
-step's ``state_out`` to the next step. The output equals the TorchScript streaming module's.
+its ``state_names`` — the decoder's GRU state, then every processor's declared state
+(``node.name``) and the graph's delay lines, named from the declarations. Start a stream with
+:func:`initial_state` (also described in the file's metadata ``ddsp_io``), feed each step's
+``state_out`` to the next step. The output equals the TorchScript streaming module's.
 
 Needs ``onnx`` and ``onnxscript`` (``torch.onnx.export(dynamo=True)``); running it needs
-``onnxruntime``. An operator the exporter cannot translate raises :class:`OnnxExportError`
-naming it.
+``onnxruntime``. A graph whose block path the exporter cannot trace raises
+:class:`OnnxExportError` with the reason.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Dict, List
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import DDSPError
 from .streaming import StreamingSynth
 
-__all__ = ["export_onnx", "initial_state", "STATE_NAMES", "OnnxExportError", "OnnxStep"]
-
-STATE_NAMES = ("h", "f0_hist", "amp_hist", "phase", "noise_tail", "noise_line", "reverb_tail",
-               "position")
+__all__ = ["export_onnx", "initial_state", "onnx_names", "OnnxExportError", "OnnxStep"]
 
 
-class OnnxExportError(RuntimeError):
-    """The ONNX exporter could not translate the model (the message names the operator)."""
+class OnnxExportError(DDSPError, RuntimeError):
+    """The ONNX exporter could not translate the model (the message names the cause)."""
 
 
-def initial_state(engine: StreamingSynth, first_f0_hz: float = 0.0) -> list[Tensor]:
-    """State tensors of a fresh stream of batch 1 (as :meth:`StreamingSynth._init_state`).
+def onnx_names(engine: StreamingSynth) -> list[str]:
+    """ONNX input names of the state tensors (``node.state`` with other characters as ``_``)."""
+    return [re.sub(r"[^A-Za-z0-9_.]", "_", k).strip("_") for k in engine.state_names]
 
-    ``first_f0_hz`` is the first frame's f0 (the oscillator's history starts at it)."""
-    engine.reset()
-    engine._init_state(torch.full((1, 1, 1), float(first_f0_hz)))
-    state = [getattr(engine, n).clone() for n in STATE_NAMES[:-1]]
-    return state + [torch.zeros((), dtype=torch.int64)]
+
+def initial_state(engine: StreamingSynth) -> list[Tensor]:
+    """State tensors of a fresh stream, in ``engine.state_names`` order."""
+    return [engine.template[k].clone() for k in engine.state_names]
 
 
 class OnnxStep(nn.Module):
-    """``forward(f0_hz, loudness_db, *state) -> (audio (1, 1, N*hop), *new_state)``."""
+    """``forward(f0_hz, loudness_db, *state) -> (audio (1, C, N*hop), *new_state)``."""
 
     def __init__(self, engine: StreamingSynth):
         super().__init__()
         self.engine = engine
+        self.names: List[str] = list(engine.state_names)
 
-    def forward(self, f0_hz: Tensor, loudness_db: Tensor, h: Tensor, f0_hist: Tensor,
-                amp_hist: Tensor, phase: Tensor, noise_tail: Tensor, noise_line: Tensor,
-                reverb_tail: Tensor, position: Tensor):
-        e = self.engine
-        e.h, e.f0_hist, e.amp_hist, e.phase = h, f0_hist, amp_hist, phase
-        e.noise_tail, e.noise_line, e.reverb_tail = noise_tail, noise_line, reverb_tail
-        e.frames_done = position  # a tensor here: positions stay symbolic in the graph
-        y = e.synthesize(f0_hz, e._decode(f0_hz, loudness_db))
-        return (y, e.h, e.f0_hist, e.amp_hist, e.phase, e.noise_tail, e.noise_line,
-                e.reverb_tail, position + f0_hz.shape[1])
+    def forward(self, f0_hz: Tensor, loudness_db: Tensor, *state: Tensor):
+        st: Dict[str, Tensor] = dict(zip(self.names, state))
+        y, new = self.engine.step(f0_hz, loudness_db, st, False)
+        return (y, *[new[k] for k in self.names])
 
 
 def export_onnx(model, path: str | Path, block_frames: int = 4, seed: int = 0,
@@ -72,29 +68,29 @@ def export_onnx(model, path: str | Path, block_frames: int = 4, seed: int = 0,
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as err:
-        raise ImportError("ONNX export needs the onnx and onnxscript packages: "
-                          "pip install onnx onnxscript (and onnxruntime to run it)") from err
+        raise OnnxExportError("ONNX export needs the onnx and onnxscript packages: "
+                              "pip install 'ddsp-models[onnx]'") from err
     from ..data.atomic import atomic_write
 
-    engine = StreamingSynth(model, seed=seed)
-    state = initial_state(engine, 220.0)
     n = int(block_frames)
+    engine = StreamingSynth(model, seed=seed, block_frames=n)
+    state = initial_state(engine)
+    names = onnx_names(engine)
     f0 = torch.full((1, n, 1), 220.0)
     ld = torch.full((1, n, 1), -30.0)
     step = OnnxStep(engine).eval()
-    names_in = ["f0_hz", "loudness_db", *STATE_NAMES]
-    names_out = ["audio", *[s + "_out" for s in STATE_NAMES]]
     info = {
         "format": "onnx", "streaming": True, "block_frames": n, "sample_rate": engine.sample_rate,
         "frame_rate": engine.frame_rate, "hop": engine.hop,
         "latency_samples": engine.latency_samples,
         "inputs": {"f0_hz": f"(1, {n}, 1) float32 Hz", "loudness_db": f"(1, {n}, 1) float32 dB",
-                   **{k: [list(v.shape), str(v.dtype).replace('torch.', '')]
-                      for k, v in zip(STATE_NAMES, state)}},
-        "outputs": ["audio (1, 1, %d) float32" % (n * engine.hop)]
-                   + [s + "_out" for s in STATE_NAMES],
-        "state": "feed each *_out to the next step's input of the same name; start from zeros "
-                 "(f0_hist: the first f0 repeated, position: 0)",
+                   **{k: [list(v.shape), str(v.dtype).replace("torch.", "")]
+                      for k, v in zip(names, state)}},
+        "outputs": ["audio (1, C, %d) float32" % (n * engine.hop)] + [k + "_out" for k in names],
+        "state": "feed each *_out to the next step's input of the same name; start from the "
+                 "initial values (zeros, and each noise seed)",
+        "initial_state": {k: v.flatten()[:1].tolist() if v.numel() == 1 else "zeros"
+                          for k, v in zip(names, state)},
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +100,8 @@ def export_onnx(model, path: str | Path, block_frames: int = 4, seed: int = 0,
 
         with torch.no_grad():
             prog = torch.onnx.export(step, (f0, ld, *state), dynamo=True, opset_version=opset,
-                                     input_names=names_in, output_names=names_out,
+                                     input_names=["f0_hz", "loudness_db", *names],
+                                     output_names=["audio", *[k + "_out" for k in names]],
                                      verbose=False)
         proto = prog.model_proto
         meta = proto.metadata_props.add()

@@ -34,8 +34,11 @@ __all__ = ["GraphStream", "render_graph_in_blocks", "graph_latencies"]
 
 
 
-def graph_latencies(graph) -> tuple[dict[str, int], dict[str, int], int]:
+def graph_latencies(graph, block_frames: int = 0) -> tuple[dict[str, int], dict[str, int], int]:
     """Per node ``(input delay d, output latency d + L)`` in frames, and the graph latency.
+
+    With ``block_frames > 0`` (fixed-size blocks) each input delay is rounded up to a multiple
+    of it, so no block straddles a node's time 0.
 
     Returns:
         ``(input_delay, output_latency, latency_frames)``; ``"in"`` has output latency 0.
@@ -44,7 +47,10 @@ def graph_latencies(graph) -> tuple[dict[str, int], dict[str, int], int]:
     in_delay: dict[str, int] = {}
     for name in graph.topological_order():
         srcs = [out_lat[e.src] for e in graph.edges if e.dst == name]
-        in_delay[name] = max(srcs, default=0)
+        d = max(srcs, default=0)
+        if block_frames > 0:
+            d = -(-d // block_frames) * block_frames
+        in_delay[name] = d
         out_lat[name] = in_delay[name] + int(graph.nodes[name].latency_frames())
     total = max((out_lat[e.src] for e in graph.edges if e.dst == OUT), default=0)
     return in_delay, out_lat, total
@@ -58,6 +64,11 @@ class GraphStream(nn.Module):
             copied).
         hop: samples per frame of the stream.
         input_channels: channels of each audio input of node ``"in"`` (empty for synth graphs).
+        block_frames: 0 (default) for blocks of any size; ``N > 0`` for a stream of blocks of
+            exactly ``N`` frames without data-dependent control flow (what ``torch.export`` and
+            ONNX need): input delays are rounded up to multiples of ``N``, every node is
+            stepped on every block and, before its time 0, its output is zeroed and its state
+            kept (``torch.where``). That mode has no flush.
 
     ``step(params, controls, inputs, state, n_frames, flushing) -> (audio (B, C, n_frames *
     hop), state)``: ``params`` ``{node: {param: value}}`` for this block (time-varying ``(B,
@@ -71,7 +82,8 @@ class GraphStream(nn.Module):
     time_varying: Dict[str, List[str]]
     inlet_channels: Dict[str, List[int]]
 
-    def __init__(self, graph, hop: int, input_channels: Sequence[int] = ()):
+    def __init__(self, graph, hop: int, input_channels: Sequence[int] = (),
+                 block_frames: int = 0):
         super().__init__()
         input_channels = [int(c) for c in input_channels]
         chans = graph.validate(input_channels)
@@ -81,12 +93,14 @@ class GraphStream(nn.Module):
         order = graph.topological_order()
         self.hop = int(hop)
         self.procs = nn.ModuleDict({n: graph.nodes[n] for n in order})
-        in_delay, out_lat, total = graph_latencies(graph)
+        # Fixed-size blocks (ONNX): no data-dependent control flow; see forward.
+        self.block_frames = int(block_frames)
+        in_delay, out_lat, total = graph_latencies(graph, self.block_frames)
         self.latency_frames = int(total)
         self.latency_samples = self.latency_frames * self.hop
         self.in_delay: Dict[str, int] = {n: int(in_delay[n]) for n in order}
         self.own_latency: Dict[str, int] = {n: int(graph.nodes[n].latency_frames()) for n in order}
-        self.n_in: Dict[str, int] = {n: int(graph.n_inlets(n)) for n in order}
+        self.n_in: Dict[str, int] = {n: int(graph.n_inlets(n)) for n in [*order, OUT]}
         self.externals: Dict[str, List[str]] = {
             n: [s.name for s in graph.nodes[n].param_specs() if s.external] for n in order}
         self.time_varying: Dict[str, List[str]] = {
@@ -158,6 +172,8 @@ class GraphStream(nn.Module):
         flushing: bool,
     ) -> Tuple[Tensor, Dict[str, Tensor]]:
         """One block of ``n_frames`` frames; see the class docstring."""
+        if self.block_frames > 0:
+            return self._fixed_block(params, controls, inputs, state, n_frames)
         hop = self.hop
         n = n_frames
         position = int(state["#position"])
@@ -175,20 +191,7 @@ class GraphStream(nn.Module):
         for name, proc in self.procs.items():
             d = self.in_delay[name]
             own_l = self.own_latency[name]
-            # ---- inputs, each inlet the sum of its (delayed) edges
-            ins: List[Tensor] = []
-            for k in range(self.n_in[name]):
-                total = torch.zeros(0)
-                first = True
-                for i in range(len(self.edge_dst)):
-                    if self.edge_dst[i] == name and self.edge_inlet[i] == k:
-                        x = self._edge_signal(i, produced, state, new)
-                        if first:
-                            total = x
-                            first = False
-                        else:
-                            total = total + x
-                ins.append(total)
+            ins = self._inlets(name, produced, state, new)
             # ---- parameters, delayed by the input delay
             p = self._node_params(name, params, controls)
             if d > 0:
@@ -236,16 +239,60 @@ class GraphStream(nn.Module):
                     pieces.append(torch.zeros(batch, out_ch, (n - hi) * hop,
                                               dtype=pieces[0].dtype, device=pieces[0].device))
                 produced[name] = torch.cat(pieces, dim=-1)
-        out = torch.zeros(0)
-        first = True
-        for i in range(len(self.edge_dst)):
-            if self.edge_dst[i] == "out":
-                x = self._edge_signal(i, produced, state, new)
-                if first:
-                    out = x
-                    first = False
-                else:
-                    out = out + x
+        return self._inlets("out", produced, state, new)[0], new
+
+    def _inlets(self, name: str, produced: Dict[str, Tensor], state: Dict[str, Tensor],
+                new: Dict[str, Tensor]) -> List[Tensor]:
+        """Each inlet of ``name``: the sum of its (delayed) edges."""
+        ins: List[Tensor] = []
+        for k in range(self.n_in[name]):
+            total = torch.zeros(0)
+            first = True
+            for i in range(len(self.edge_dst)):
+                if self.edge_dst[i] == name and self.edge_inlet[i] == k:
+                    x = self._edge_signal(i, produced, state, new)
+                    if first:
+                        total = x
+                        first = False
+                    else:
+                        total = total + x
+            ins.append(total)
+        return ins
+
+    def _fixed_block(self, params: Dict[str, Dict[str, Tensor]], controls: Dict[str, Tensor],
+                     inputs: List[Tensor], state: Dict[str, Tensor],
+                     n_frames: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """One block of exactly ``block_frames`` frames, without data-dependent control flow."""
+        n = n_frames
+        hop = self.hop
+        position = state["#position"]
+        new: Dict[str, Tensor] = {"#position": position + n, "#end": state["#end"]}
+        produced: Dict[str, Tensor] = {}
+        for k, x in enumerate(inputs):
+            produced[f"in{k}"] = x
+        for name, proc in self.procs.items():
+            d = self.in_delay[name]
+            ins = self._inlets(name, produced, state, new)
+            p = self._node_params(name, params, controls)
+            if d > 0:
+                for key in self.time_varying[name]:
+                    both, new[f"{name}#{key}"] = push_frames(state[f"{name}#{key}"], p[key])
+                    p[key] = both[:, :n]
+            prefix = name + "."
+            own: Dict[str, Tensor] = {}
+            for key, v in state.items():
+                if key.startswith(prefix):
+                    own[key[len(prefix):]] = v
+            y, stepped = proc.step(ins, p, own, n, n * hop, False)
+            if d > 0:  # before its time 0 (whole blocks: d is a multiple of n) nothing happens
+                before = position < d
+                y = torch.where(before, torch.zeros_like(y), y)
+                for key, v in stepped.items():
+                    stepped[key] = torch.where(before, own[key], v)
+            for key, v in stepped.items():
+                new[prefix + key] = v
+            produced[name] = y
+        out = self._inlets("out", produced, state, new)[0]
         return out, new
 
     def _edge_signal(self, i: int, produced: Dict[str, Tensor], state: Dict[str, Tensor],

@@ -9,6 +9,7 @@ layer gives ``n_out`` raw values per frame — the width ``P`` of a graph's para
 from __future__ import annotations
 
 import math
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -27,11 +28,16 @@ def scale_f0(f0_hz: Tensor, mode: str = "midi") -> Tensor:
 
     ``"midi"``: MIDI note / 127 (DDSP); ``"log"``: ``log(f0) / log(8000)`` (0 Hz → 0).
     """
-    if mode == "midi":
-        return hz_to_midi(f0_hz) / F0_MIDI_RANGE
+    if mode in ("midi", "log"):
+        return _scale_f0(f0_hz, mode)
+    raise ValueError(f"f0_scaling must be 'midi' or 'log', got {mode!r}")
+
+
+def _scale_f0(f0_hz: Tensor, mode: str) -> Tensor:
+    """:func:`scale_f0` without the name check (scriptable)."""
     if mode == "log":
         return torch.log(f0_hz.clamp_min(1.0)) / math.log(8000.0)
-    raise ValueError(f"f0_scaling must be 'midi' or 'log', got {mode!r}")
+    return hz_to_midi(f0_hz) / 127.0  # F0_MIDI_RANGE (a literal: TorchScript reads no globals)
 
 
 def scale_loudness(loudness_db: Tensor, db_range: float = LOUDNESS_DB_RANGE) -> Tensor:
@@ -88,6 +94,7 @@ class RnnFcDecoder(nn.Module):
         self.out_mlp = mlp_stack(n_inputs * mlp_size + hidden_size, mlp_size, mlp_layers)
         self.head = nn.Linear(mlp_size, n_out)
 
+    @torch.jit.unused
     def forward(self, f0_hz: Tensor, loudness_db: Tensor, z: Tensor | None = None) -> Tensor:
         for name, x in (("f0_hz", f0_hz), ("loudness_db", loudness_db)):
             if x.dim() != 3 or x.shape[-1] != 1:
@@ -115,3 +122,25 @@ class RnnFcDecoder(nn.Module):
         x = torch.cat(stacks, dim=-1)
         h, _ = gru_sequence(self.gru, x)  # nn.GRU's function; faster on CPU (nn/gru.py)
         return self.head(self.out_mlp(torch.cat(stacks + [h], dim=-1)))
+
+    def init_hidden(self, batch: int, like: Tensor) -> Tensor:
+        """The GRU state of a fresh stream, ``(1, batch, hidden_size)``."""
+        return torch.zeros(1, batch, self.gru.hidden_size, dtype=like.dtype, device=like.device)
+
+    @torch.jit.export
+    def step(self, f0_hz: Tensor, loudness_db: Tensor, hidden: Tensor,
+             z: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """A block of frames with the GRU state carried: ``(raw (B, N, n_out), hidden)``.
+
+        The decoder is causal (frame ``t`` sees frames ``<= t``), so running it block by block
+        from :meth:`init_hidden` equals :meth:`forward` over the whole sequence. Scriptable.
+        """
+        stacks: List[Tensor] = [
+            self.f0_mlp(_scale_f0(f0_hz, self.f0_scaling)),
+            self.loudness_mlp(scale_loudness(loudness_db, self.loudness_db_range)),
+        ]
+        z_mlp = self.z_mlp
+        if z_mlp is not None and z is not None:
+            stacks.append(z_mlp(z))
+        y, hidden = self.gru(torch.cat(stacks, dim=-1), hidden)
+        return self.head(self.out_mlp(torch.cat(stacks + [y], dim=-1))), hidden

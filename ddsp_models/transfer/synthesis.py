@@ -1,12 +1,13 @@
 """Rendering long feature sequences in chunks with continuous state.
 
-For graphs the streaming renderer supports (Harmonic and/or FilteredNoise, optionally into a
-trainable Reverb: the DDSP default), :func:`render` runs
-:class:`~ddsp_models.export.streaming.StreamingSynth` over chunks of ``chunk_frames`` frames:
-the decoder's GRU state, the oscillator phase, the noise filter tails and the reverb tail are
-carried from chunk to chunk, so the joins are exact (no clicks: the output equals rendering
-the whole file at once, see ``tests/test_transfer.py``) and memory is bounded by the chunk.
-Other graphs are rendered in one offline call (memory grows with the file length).
+:func:`render` runs :class:`~ddsp_models.export.streaming.StreamingSynth` over chunks of
+``chunk_frames`` frames: the decoder's GRU state and every processor's declared state
+(oscillator phases, filter states, noise position, delay lines, reverb tails) are carried from
+chunk to chunk, so the joins are exact (no clicks: the output equals rendering the whole file
+at once, see ``tests/test_transfer.py``) and memory is bounded by the chunk. Every graph
+streams; only models with an MFCC encoder or a static predicted parameter (see
+:func:`~ddsp_models.export.streaming.check_streamable`) are rendered in one offline call
+(memory grows with the file length).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ __all__ = ["render", "can_stream"]
 
 def can_stream(model) -> bool:
     """Whether :func:`render` can render ``model`` chunk by chunk."""
-    from ..export.streaming import UnsupportedGraphError, streaming_plan
+    from ..export.streaming import UnsupportedGraphError, check_streamable
 
     try:
-        streaming_plan(model)
+        check_streamable(model)
         return True
     except UnsupportedGraphError:
         return False
@@ -66,7 +67,7 @@ def render(
     hop = engine.hop
     out = torch.empty((n + d) * hop, dtype=f0.dtype)  # on the CPU
     for c0 in range(0, n, chunk_frames):
-        y = engine(f0[:, c0:c0 + chunk_frames], ld[:, c0:c0 + chunk_frames])[0, 0]
+        y = engine(f0[:, c0:c0 + chunk_frames], ld[:, c0:c0 + chunk_frames])[0].mean(0)
         out[c0 * hop: c0 * hop + y.shape[0]] = y.cpu()
-    out[n * hop:] = engine.flush()[0, 0].cpu()
+    out[n * hop:] = engine.flush()[0].mean(0).cpu()
     return out[d * hop:]  # the stream lags by d frames
