@@ -14,11 +14,16 @@ accumulates the phase of ``f0`` only, factors ``sin(kφ)`` by angle addition int
 amplitudes by small matrix products, folding in the Hann cross-fade of
 :func:`~ddsp_models.core.upsample.upsample_with_windows`. Its backward pass (a custom
 ``autograd.Function``) recomputes those factors chunk by chunk instead of storing them.
+
+Block rendering (the processors' ``step``) uses two primitives: :func:`advance_phase` (one
+block of the exclusive float64 phase sum, carried from the previous block's phase) and
+:func:`harmonic_bank` (the forward computation of the harmonic kernel, TorchScript-compatible).
 """
 
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +37,8 @@ __all__ = [
     "harmonic_synthesis",
     "remove_above_nyquist",
     "harmonic_frequencies",
+    "harmonic_bank",
+    "advance_phase",
 ]
 
 TWO_PI = 2.0 * math.pi
@@ -78,6 +85,33 @@ def angular_cumsum(
         if exclusive:
             phase = torch.remainder(phase - w, TWO_PI)
     return phase.movedim(-1, dim)
+
+
+def advance_phase(
+    phase: Tensor, angular_frequency: Tensor, dim: int = -1
+) -> Tuple[Tensor, Tensor]:
+    """One block of :func:`angular_cumsum` (``exclusive=True``) carried on from ``phase``.
+
+    The block path of every oscillator: the phase of the block's samples and the phase after
+    it, both wrapped to ``[0, 2π)``. Chained over blocks it equals the exclusive
+    :func:`angular_cumsum` of the whole signal up to float64 rounding.
+
+    Args:
+        phase: the phase at the block's first sample, radians (float64), the shape of
+            ``angular_frequency`` with ``dim`` of size 1.
+        angular_frequency: ``(..., samples, ...)`` radians per sample (float64 for long
+            streams: the carried phase keeps its precision whatever the stream's length).
+        dim: the time axis.
+
+    Returns:
+        ``(phase of each sample, like angular_frequency; phase after the block, like phase)``.
+    """
+    total = torch.cumsum(angular_frequency, dim=dim)
+    n = total.shape[dim]
+    two_pi = 2.0 * math.pi  # TorchScript cannot read the module constant
+    each = torch.remainder(phase + total - angular_frequency, two_pi)
+    after = torch.remainder(phase + total.narrow(dim, n - 1, 1), two_pi)
+    return each, after
 
 
 def _chunked_cumsum(w: Tensor, chunk: int) -> Tensor:
@@ -165,7 +199,9 @@ def oscillator_bank(
 # --------------------------------------------------------------------------------------
 # Harmonic synthesis: fast blockwise kernel
 # --------------------------------------------------------------------------------------
-def _crossfade_windows(hop: int, device, dtype) -> tuple[Tensor, Tensor]:
+def _crossfade_windows(
+    hop: int, device: torch.device, dtype: torch.dtype
+) -> Tuple[Tensor, Tensor]:
     """Weights of the current frame and the next one over a block of ``hop`` samples.
 
     Identical to :func:`upsample_with_windows`: frame ``t`` has a periodic Hann window of
@@ -176,19 +212,61 @@ def _crossfade_windows(hop: int, device, dtype) -> tuple[Tensor, Tensor]:
     return w_cur, 1.0 - w_cur
 
 
-def _split_harmonics(k: int) -> tuple[int, int]:
+def _split_harmonics(k: int) -> Tuple[int, int]:
     """``K <= J·M`` with ``J ≈ M ≈ √K``; harmonic ``k = m J + j``, ``j = 1..J``, ``m = 0..M-1``."""
-    j = max(1, math.ceil(math.sqrt(k)))
+    j = max(1, int(math.ceil(math.sqrt(k))))
     return j, -(-k // j)
 
 
-def _factor_basis(phase: Tensor, j: int, m: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _factor_basis(phase: Tensor, j: int, m: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """``sin, cos`` of ``j' φ`` (``j' = 1..J``) and of ``m' J φ`` (``m' = 0..M-1``)."""
     fine = phase[..., None] * torch.arange(1, j + 1, device=phase.device, dtype=phase.dtype)
     coarse = phase[..., None] * (
         torch.arange(m, device=phase.device, dtype=phase.dtype) * j
     )
     return torch.sin(fine), torch.cos(fine), torch.sin(coarse), torch.cos(coarse)
+
+
+def harmonic_bank(phase: Tensor, amps: Tensor, hop: int, block: int) -> Tensor:
+    """``y[i hop + r] = Σ_k sin(k φ[i hop + r]) (w(r) A[i, k] + (1 - w(r)) A[i + 1, k])``.
+
+    The forward computation of :func:`harmonic_synthesis`'s kernel (see
+    :class:`_HarmonicBank` for the factorisation), TorchScript-compatible, so the block path
+    of :class:`~ddsp_models.synths.Harmonic` renders with the same arithmetic as the whole
+    signal. ``w(r) = 0.5 + 0.5 cos(π r / hop)`` is the Hann cross-fade.
+
+    Args:
+        phase: ``(B, nb * hop)`` phase of f0 in radians (wrapped), in the amplitudes' dtype.
+        amps: ``(B, nb + 1, K)`` frame-rate harmonic amplitudes (linear): block ``i`` fades
+            from frame ``i`` to frame ``i + 1``.
+        hop: samples per frame.
+        block: frames per chunk (bounds the memory of the intermediates).
+
+    Returns:
+        ``(B, nb * hop)`` audio. No gradient of its own: :func:`harmonic_synthesis` wraps it
+        in a custom ``autograd.Function``; called directly it is differentiable by autograd.
+    """
+    b, nb1, k = amps.shape
+    nb = nb1 - 1
+    j, m = _split_harmonics(k)
+    # (B, nb+1, J, M): amplitude of harmonic m J + j at [j-1, m]
+    a = F.pad(amps, [0, j * m - k]).view(b, nb1, m, j).transpose(-1, -2)
+    ph = phase.reshape(b, nb, hop)
+    w_cur, w_nxt = _crossfade_windows(hop, amps.device, amps.dtype)
+    chunks: List[Tensor] = []
+    for c0 in range(0, nb, block):
+        c1 = min(nb, c0 + block)
+        c = c1 - c0
+        s_fine, c_fine, s_coarse, c_coarse = _factor_basis(ph[:, c0:c1], j, m)
+        pair = torch.cat([a[:, c0:c1], a[:, c0 + 1 : c1 + 1]], dim=-1)  # (B, c, J, 2M)
+        u = torch.matmul(c_fine, pair).reshape(b, c, hop, 2, m)
+        v = torch.matmul(s_fine, pair).reshape(b, c, hop, 2, m)
+        y = (u * s_coarse[..., None, :] + v * c_coarse[..., None, :]).sum(-1)  # (B,c,hop,2)
+        chunks.append(y[..., 0] * w_cur + y[..., 1] * w_nxt)
+    if len(chunks) == 0:
+        return amps.new_zeros(b, 0)
+    out = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)
+    return out.reshape(b, nb * hop)
 
 
 class _HarmonicBank(torch.autograd.Function):
@@ -214,25 +292,10 @@ class _HarmonicBank(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, phase: Tensor, amps: Tensor, hop: int, block: int) -> Tensor:
-        b, nb1, k = amps.shape
-        nb = nb1 - 1
-        j, m = _split_harmonics(k)
-        # (B, nb+1, J, M): amplitude of harmonic m J + j at [j-1, m]
-        a = F.pad(amps, (0, j * m - k)).view(b, nb1, m, j).transpose(-1, -2)
-        ph = phase.reshape(b, nb, hop)
-        w_cur, w_nxt = _crossfade_windows(hop, amps.device, amps.dtype)
-        out = torch.empty(b, nb, hop, device=amps.device, dtype=amps.dtype)
-        for c0 in range(0, nb, block):
-            c1 = min(nb, c0 + block)
-            s_fine, c_fine, s_coarse, c_coarse = _factor_basis(ph[:, c0:c1], j, m)
-            pair = torch.cat([a[:, c0:c1], a[:, c0 + 1 : c1 + 1]], dim=-1)  # (B, c, J, 2M)
-            u = torch.matmul(c_fine, pair).unflatten(-1, (2, m))  # (B, c, hop, 2, M)
-            v = torch.matmul(s_fine, pair).unflatten(-1, (2, m))
-            y = (u * s_coarse[..., None, :] + v * c_coarse[..., None, :]).sum(-1)  # (B,c,hop,2)
-            out[:, c0:c1] = y[..., 0] * w_cur + y[..., 1] * w_nxt
+        out = harmonic_bank(phase, amps, hop, block)
         ctx.save_for_backward(phase, amps)
         ctx.hop, ctx.block = hop, block
-        return out.reshape(b, nb * hop)
+        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable

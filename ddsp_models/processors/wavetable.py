@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from ..core.oscillators import angular_cumsum
+from ..core.oscillators import advance_phase, angular_cumsum
 from ..core.scaling import ExpSigmoid, Softmax
-from ..core.upsample import upsample_linear, upsample_with_windows
-from .base import Param, Processor
+from ..core.upsample import (
+    crossfade_frames,
+    interpolate_frames,
+    upsample_linear,
+    upsample_with_windows,
+)
+from .base import Param, Processor, State
+from .blocks import push_frames, valid_mask
 
 __all__ = ["Wavetable", "initial_tables"]
 
@@ -51,6 +58,9 @@ class Wavetable(Processor):
     (float64 accumulation) and weights/amplitude cross-faded between frames with Hann
     windows. The tables are an ``nn.Parameter`` ``(n_tables, table_size)``. They are not
     band-limited per pitch: harmonics of a table above Nyquist alias.
+
+    Block rendering (:meth:`step`): latency 1 frame (block ``j`` moves from frame ``j`` to
+    ``j + 1``); the phase of f0 is carried in float64, wrapped to ``[0, 2π)``.
     """
 
     n_inputs = 0
@@ -72,6 +82,11 @@ class Wavetable(Processor):
         self.table_size = int(table_size)
         self.initial = initial
         self.tables = nn.Parameter(initial_tables(self.n_tables, self.table_size, initial))
+
+    @classmethod
+    def examples(cls):
+        return [{"n_tables": 3, "table_size": 64}, {"n_tables": 1, "table_size": 16,
+                                                    "initial": "sine"}]
 
     def param_specs(self):
         return (
@@ -112,3 +127,46 @@ class Wavetable(Processor):
         phase = angular_cumsum(omega, exclusive=True).to(f0.dtype)
         weights = upsample_with_windows(table_weights * amplitude, n_samples)  # (B, L, n)
         return (self.lookup(phase) * weights).sum(-1)[:, None, :]
+
+    # --- block rendering -------------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1
+
+    def state_specs(self):
+        return (
+            State("f0_hz", "(B, 1, 1) Hz: the last frame's f0"),
+            State("weights", f"(B, 1, {self.n_tables}) linear: the last frame's table_weights "
+                  "times amplitude"),
+            State("phase", "(B, 1) float64 radians in [0, 2π): phase of f0 at the next sample"),
+            State("position", "() int64: frames received so far"),
+        )
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        return {
+            "f0_hz": torch.zeros(batch, 1, 1, dtype=like.dtype, device=like.device),
+            "weights": torch.zeros(batch, 1, self.n_tables, dtype=like.dtype,
+                                   device=like.device),
+            "phase": torch.zeros(batch, 1, dtype=torch.float64, device=like.device),
+            "position": torch.zeros((), dtype=torch.int64, device=like.device),
+        }
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """One block: frames ``t0 .. t0+N-1`` in, offline blocks ``t0-1 .. t0+N-2`` out."""
+        hop = n_samples // n_frames
+        ff, new_f = push_frames(state["f0_hz"], params["f0_hz"])
+        ww, new_w = push_frames(state["weights"], params["table_weights"] * params["amplitude"])
+        f0 = interpolate_frames(ff, hop)[..., 0]  # (B, N*hop), as upsample_linear
+        weights = crossfade_frames(ww, hop)  # (B, N*hop, n_tables), as upsample_with_windows
+        valid = valid_mask(state["position"], 1, n_frames, hop, weights)
+        omega = (2.0 * math.pi) * f0.to(torch.float64) / self.sample_rate
+        phase, new_phase = advance_phase(state["phase"], omega * valid.to(torch.float64))
+        out = (self.lookup(phase.to(f0.dtype)) * weights).sum(-1) * valid
+        new_state: Dict[str, Tensor] = {
+            "f0_hz": new_f,
+            "weights": new_w,
+            "phase": new_phase,
+            "position": state["position"] + n_frames,
+        }
+        return out[:, None, :], new_state
