@@ -33,7 +33,7 @@ are known, the branches found by refinement) that launches far fewer kernels.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Tuple
 
 import numpy as np
 import torch
@@ -43,7 +43,8 @@ from torch.autograd.function import once_differentiable
 
 from ._numba import import_numba
 
-__all__ = ["attack_release", "time_constant_to_alpha", "alpha_to_time_constant"]
+__all__ = ["attack_release", "attack_release_block", "time_constant_to_alpha",
+           "alpha_to_time_constant"]
 
 
 def time_constant_to_alpha(tau_s: Tensor | float, sample_rate: float) -> Tensor:
@@ -413,3 +414,43 @@ def attack_release(
         ) from err
     y, _ = _BallisticsFunction.apply(rows, att, rel, y0, backend)
     return y.reshape(shape)
+
+
+# --------------------------------------------------------------------------------------
+# Block path (streaming): the same recursion from a carried state, TorchScript-compatible.
+# --------------------------------------------------------------------------------------
+
+
+@torch.jit.unused
+def _attack_release_rows(x: Tensor, attack: Tensor, release: Tensor, initial: Tensor) -> Tensor:
+    """Python path of :func:`attack_release_block`: the offline autograd function (numba on
+    CPU), so values and gradients are those of :func:`attack_release`."""
+    y, _ = _BallisticsFunction.apply(x.contiguous(), attack.contiguous(), release.contiguous(),
+                                     initial.contiguous(), "auto")
+    return y
+
+
+def attack_release_block(
+    x: Tensor, attack: Tensor, release: Tensor, initial: Tensor
+) -> Tuple[Tensor, Tensor]:
+    """One block of :func:`attack_release` from a carried state: ``(y, final state)``.
+
+    Running a signal through consecutive blocks, each starting from the previous block's final
+    state, gives what :func:`attack_release` gives for the whole signal.
+
+    Args:
+        x: ``(N, L)`` rows of the signal for this block (``L >= 1`` samples).
+        attack, release: poles in ``[0, 1]``, ``(N, 1)`` (one per row) or ``(N, L)``
+            (per sample of this block).
+        initial: ``(N,)`` the state before the block's first sample (``y[-1]``).
+
+    Returns:
+        ``y (N, L)`` and the final state ``y[:, -1]`` ``(N,)``. Compiles with
+        ``torch.jit.script`` (a per-sample torch loop); in Python it runs the offline kernels
+        (numba on CPU) with their exact gradients.
+    """
+    if torch.jit.is_scripting():
+        y, _ = _forward_torch(x, attack, release, initial)
+    else:
+        y = _attack_release_rows(x, attack, release, initial)
+    return y, y[:, -1]

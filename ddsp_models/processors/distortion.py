@@ -13,12 +13,14 @@ gradient is zero. Prefer ``"soft"`` or ``"tanh"`` when the drive is learned.
 
 from __future__ import annotations
 
+from typing import Dict
+
 import torch
 from torch import Tensor
 
 from ..core.scaling import SigmoidRange, db_to_amplitude
-from .base import Param, Processor
-from .gain import check_audio, control_to_audio_rate
+from .base import Param, check_audio
+from .gain import _LinearControls, control_to_audio_rate
 
 __all__ = ["Distortion", "waveshape", "MODES"]
 
@@ -34,10 +36,12 @@ def waveshape(u: Tensor, mode: str) -> Tensor:
         return 1.5 * c - 0.5 * c**3
     if mode == "hard":
         return u.clamp(-1.0, 1.0)
-    raise ValueError(f"distortion mode must be one of {MODES}, got {mode!r}")
+    # (no f-string conversion here: waveshape compiles with torch.jit.script)
+    raise ValueError("distortion mode must be one of ('tanh', 'soft', 'hard'), got '"
+                     + mode + "'")
 
 
-class Distortion(Processor):
+class Distortion(_LinearControls):
     """Drive, waveshaper, output gain.
 
     Args:
@@ -46,6 +50,10 @@ class Distortion(Processor):
             static ``(B, 1)`` (default static).
 
     ``forward(x (B, C, L), drive_db, output_db) -> (B, C, L)``.
+
+    Block rendering (``step``, from :class:`~ddsp_models.processors.gain._LinearControls`):
+    memoryless with static controls (latency 0); with time-varying controls, which are
+    interpolated towards the next frame, latency one frame and the input delayed to match.
     """
 
     n_inputs = 1
@@ -67,10 +75,19 @@ class Distortion(Processor):
                   doc="gain after the waveshaper"),
         )
 
+    @classmethod
+    def examples(cls):
+        return [{}, {"mode": "soft", "time_varying": True}, {"mode": "hard"}]
+
     def forward(self, x: Tensor, drive_db: Tensor, output_db: Tensor) -> Tensor:
         check_audio("Distortion", x)
         self.check_params({"drive_db": drive_db, "output_db": output_db})
         n = x.shape[-1]
-        drive = db_to_amplitude(control_to_audio_rate(drive_db, n))
-        out = db_to_amplitude(control_to_audio_rate(output_db, n))
+        return self.apply_controls(x, {"drive_db": control_to_audio_rate(drive_db, n),
+                                       "output_db": control_to_audio_rate(output_db, n)})
+
+    def apply_controls(self, x: Tensor, controls: Dict[str, Tensor]) -> Tensor:
+        """``output · f(drive · x)`` for ``x (B, C, M)`` and controls in dB ``(B, 1, M|1)``."""
+        drive = db_to_amplitude(controls["drive_db"])
+        out = db_to_amplitude(controls["output_db"])
         return out * waveshape(drive * x, self.mode)

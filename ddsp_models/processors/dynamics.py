@@ -15,12 +15,19 @@ Time constants follow ``alpha = exp(-1 / (tau * sample_rate))``: after a level s
 gain in dB covers ``1 - 1/e`` of its change in ``tau`` seconds. "Attack" is the direction in
 which a processor reacts to a *louder* input: for the compressor and limiter, gain reduction
 growing; for the gate, the gate opening. All parameters are static, ``(batch, 1)``.
+
+Block rendering (``step``): the detector and the gain computer are per sample and the
+parameters static, so there is no look-ahead (latency 0); the one carried state is the
+ballistics' ``envelope`` (dB, ``(B, 1)`` linked or ``(B, C)``), run from block to block by
+:func:`~ddsp_models.core.ballistics.attack_release_block` (numba in Python, a per-sample
+torch loop under TorchScript).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -28,10 +35,14 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..core._numba import import_numba
-from ..core.ballistics import PARALLEL_MIN_SAMPLES, attack_release, time_constant_to_alpha
+from ..core.ballistics import (
+    PARALLEL_MIN_SAMPLES,
+    attack_release,
+    attack_release_block,
+    time_constant_to_alpha,
+)
 from ..core.scaling import LogSigmoidRange, SigmoidRange, amplitude_to_db, db_to_amplitude
-from .base import Param, Processor
-from .gain import check_audio
+from .base import Param, Processor, State, check_audio
 
 __all__ = [
     "Compressor",
@@ -52,7 +63,12 @@ def soft_knee_ramp(overshoot_db: Tensor, knee_db: Tensor | float = 0.0) -> Tenso
     continuous with a continuous slope. ``knee_db = 0`` is the hard corner ``relu(o)``.
     """
     o = torch.as_tensor(overshoot_db)
-    w = torch.as_tensor(knee_db, dtype=o.dtype, device=o.device).clamp_min(0.0)
+    return _knee_ramp(o, torch.as_tensor(knee_db, dtype=o.dtype, device=o.device))
+
+
+def _knee_ramp(o: Tensor, knee_db: Tensor) -> Tensor:
+    """:func:`soft_knee_ramp` on tensors (TorchScript-compatible)."""
+    w = knee_db.clamp_min(0.0)
     half = w / 2
     inside = (o.clamp(-half, half) + half) ** 2 / (2 * w.clamp_min(1e-6))
     return torch.where(o >= half, o, torch.where(o <= -half, torch.zeros_like(o), inside))
@@ -381,6 +397,60 @@ class _Dynamics(Processor):
         #: ``"auto"``: numba kernels on CPU (fused detector + gain computer, ballistics, gain
         #: application); ``"torch"``: torch ops everywhere (the reference; other devices).
         self.backend = "auto"
+        # The static curve's convention, read by the block path (``step``); subclasses set
+        # them in their ``__init__`` to match their ``_curve``.
+        self.below = False  # expander: acts below the threshold
+        self.gate = False  # smooth the gain (attack = opening) instead of the reduction
+        self.cap = math.inf  # largest reduction in dB
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"knee": "hard" if cls is Compressor else "soft", "stereo_link": False}]
+
+    # --- block rendering: no look-ahead; the ballistics' state is carried ---------------
+    def state_specs(self):
+        return (State("envelope", "(B, 1) with linked channels, else (B, C), dB: the smoothed "
+                      "gain reduction (the gate: the smoothed gain) after the last sample"),)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        rows = 1 if self.stereo_link else input_channels[0]
+        return {"envelope": torch.zeros(batch, rows, dtype=like.dtype, device=like.device)}
+
+    def _slope(self, params: Dict[str, Tensor]) -> Tensor:
+        """Gain-computer slope ``(B, 1)`` (dB of reduction per dB past the threshold)."""
+        raise NotImplementedError
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """One block ``(B, C, M)`` -> ``(B, C, M)``: the same chain as ``forward``, with the
+        ballistics started from ``state["envelope"]``."""
+        x = inputs[0]  # (B, C, M)
+        b, ch, m = x.shape[0], x.shape[1], x.shape[2]
+        level = x.abs()
+        if self.stereo_link and ch > 1:
+            level = level.amax(dim=1, keepdim=True)
+        g = level.shape[1]  # rows sharing one gain: 1 linked, C unlinked
+        level_db = amplitude_to_db(level, -120.0)
+        thr = params["threshold_db"][:, :, None]
+        o = thr - level_db if self.below else level_db - thr
+        knee = params["knee_db"][:, :, None] if "knee_db" in params else torch.zeros_like(thr)
+        r = (self._slope(params)[:, :, None] * _knee_ramp(o, knee)).clamp_max(self.cap)
+        target = -r if self.gate else r
+        alphas: List[Tensor] = []
+        for name in ("attack_s", "release_s"):
+            tau = params[name].clamp_min(1e-12)  # as time_constant_to_alpha
+            alphas.append(torch.exp(-1.0 / (tau * self.sample_rate)).expand(b, g).reshape(-1, 1))
+        smoothed, last = attack_release_block(target.reshape(b * g, m), alphas[0], alphas[1],
+                                              state["envelope"].reshape(-1))
+        smoothed = smoothed.reshape(b, g, m)
+        if self.gate:
+            gain_db = smoothed
+        elif "makeup_db" in params:
+            gain_db = params["makeup_db"][:, :, None] - smoothed
+        else:
+            gain_db = -smoothed
+        return x * db_to_amplitude(gain_db), {"envelope": last.reshape(b, g)}
 
     def config(self):
         return {"sample_rate": self.sample_rate, "knee": self.knee, "stereo_link": self.stereo_link}
@@ -471,7 +541,10 @@ class Compressor(_Dynamics):
     def _curve(self, p):
         thr = p["threshold_db"]
         knee = p["knee_db"] if "knee_db" in p else torch.zeros_like(thr)
-        return _Curve(thr, 1 - 1 / p["ratio"], knee, makeup_db=p["makeup_db"])
+        return _Curve(thr, self._slope(p), knee, makeup_db=p["makeup_db"])
+
+    def _slope(self, params: Dict[str, Tensor]) -> Tensor:
+        return 1 - 1 / params["ratio"]
 
 
 class NoiseGate(_Dynamics):
@@ -500,6 +573,7 @@ class NoiseGate(_Dynamics):
         if max_attenuation_db <= 0:
             raise ValueError(f"max_attenuation_db must be positive, got {max_attenuation_db}")
         self.max_attenuation_db = float(max_attenuation_db)
+        self.below, self.gate, self.cap = True, True, self.max_attenuation_db
 
     def config(self):
         return {**super().config(), "max_attenuation_db": self.max_attenuation_db}
@@ -526,8 +600,11 @@ class NoiseGate(_Dynamics):
         thr = p["threshold_db"]
         knee = p["knee_db"] if "knee_db" in p else torch.zeros_like(thr)
         # Opening = the gain rising = the "attack" branch of the ballistics.
-        return _Curve(thr, p["ratio"] - 1, knee, below=True, cap=self.max_attenuation_db,
+        return _Curve(thr, self._slope(p), knee, below=True, cap=self.max_attenuation_db,
                       gate=True)
+
+    def _slope(self, params: Dict[str, Tensor]) -> Tensor:
+        return params["ratio"] - 1
 
 
 class Limiter(_Dynamics):
@@ -557,4 +634,11 @@ class Limiter(_Dynamics):
 
     def _curve(self, p):
         thr = p["threshold_db"]
-        return _Curve(thr, torch.ones_like(thr), torch.zeros_like(thr))
+        return _Curve(thr, self._slope(p), torch.zeros_like(thr))
+
+    def _slope(self, params: Dict[str, Tensor]) -> Tensor:
+        return torch.ones_like(params["threshold_db"])
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"stereo_link": False}]
