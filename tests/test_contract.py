@@ -123,7 +123,7 @@ def test_state_declaration_matches(name, i):
     p = {k: (v[:, :2] if v.dim() == 3 else v) for k, v in params.items()}
     _, new = proc.step([x[..., :2 * HOP] for x in xs], p, state, 2, 2 * HOP, False)
     assert set(new) == declared
-    assert proc.latency_frames() >= 0
+    assert proc.latency_frames(HOP) >= 0
 
 
 @pytest.mark.parametrize("dtype,limit_db", [(torch.float64, -100.0), (torch.float32, -60.0)])

@@ -2,7 +2,7 @@
 
 :class:`GraphStream` renders any graph whose processors keep the block contract of
 :mod:`ddsp_models.processors.base` (all registered processors do). It reads only the
-declarations — each node's ``latency_frames()``, ``init_state`` and ``step`` — so it holds no
+declarations — each node's ``latency_frames(hop)``, ``init_state`` and ``step`` — so it holds no
 processor-specific code, and it compiles with ``torch.jit.script``.
 
 Latency follows from the wiring. A node whose inputs arrive ``d`` frames late (its *input
@@ -34,7 +34,8 @@ __all__ = ["GraphStream", "render_graph_in_blocks", "graph_latencies"]
 
 
 
-def graph_latencies(graph, block_frames: int = 0) -> tuple[dict[str, int], dict[str, int], int]:
+def graph_latencies(graph, hop: int, block_frames: int = 0
+                    ) -> tuple[dict[str, int], dict[str, int], int]:
     """Per node ``(input delay d, output latency d + L)`` in frames, and the graph latency.
 
     With ``block_frames > 0`` (fixed-size blocks) each input delay is rounded up to a multiple
@@ -51,7 +52,7 @@ def graph_latencies(graph, block_frames: int = 0) -> tuple[dict[str, int], dict[
         if block_frames > 0:
             d = -(-d // block_frames) * block_frames
         in_delay[name] = d
-        out_lat[name] = in_delay[name] + int(graph.nodes[name].latency_frames())
+        out_lat[name] = in_delay[name] + int(graph.nodes[name].latency_frames(hop))
     total = max((out_lat[e.src] for e in graph.edges if e.dst == OUT), default=0)
     return in_delay, out_lat, total
 
@@ -95,11 +96,12 @@ class GraphStream(nn.Module):
         self.procs = nn.ModuleDict({n: graph.nodes[n] for n in order})
         # Fixed-size blocks (ONNX): no data-dependent control flow; see forward.
         self.block_frames = int(block_frames)
-        in_delay, out_lat, total = graph_latencies(graph, self.block_frames)
+        in_delay, out_lat, total = graph_latencies(graph, self.hop, self.block_frames)
         self.latency_frames = int(total)
         self.latency_samples = self.latency_frames * self.hop
         self.in_delay: Dict[str, int] = {n: int(in_delay[n]) for n in order}
-        self.own_latency: Dict[str, int] = {n: int(graph.nodes[n].latency_frames()) for n in order}
+        self.own_latency: Dict[str, int] = {n: int(graph.nodes[n].latency_frames(self.hop))
+                                            for n in order}
         self.n_in: Dict[str, int] = {n: int(graph.n_inlets(n)) for n in [*order, OUT]}
         self.externals: Dict[str, List[str]] = {
             n: [s.name for s in graph.nodes[n].param_specs() if s.external] for n in order}

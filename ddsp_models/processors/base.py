@@ -26,8 +26,8 @@ whole. The processor declares
 
 * :meth:`Processor.state_specs` — what is carried from one block to the next (phases, filter
   and envelope state, delay lines, convolution tails, noise position, frame history);
-* :meth:`Processor.latency_frames` — its look-ahead ``L`` in frames (e.g. 1 for controls
-  interpolated towards the next frame);
+* :meth:`Processor.latency_frames` ``(hop)`` — its look-ahead ``L`` in frames (e.g. 1 for
+  controls interpolated towards the next frame);
 * :meth:`Processor.init_state` ``(batch, input_channels, hop, like) -> {name: tensor}`` — the
   state of a fresh stream (``like`` gives dtype and device);
 * :meth:`Processor.step` ``(inputs, params, state, n_frames, n_samples, flushing) -> (audio,
@@ -146,8 +146,9 @@ class Processor(nn.Module):
         # is left out, so torch.jit.script(processor) gives a module whose step() streams.
         if "forward" in cls.__dict__:
             cls.forward = torch.jit.unused(cls.forward)
-        if "step" in cls.__dict__:
-            cls.step = torch.jit.export(cls.__dict__["step"])
+        for name in ("step", "latency_frames"):
+            if name in cls.__dict__:
+                setattr(cls, name, torch.jit.export(cls.__dict__[name]))
         if not cls.__name__.startswith("_"):
             PROCESSORS[cls.__name__] = cls
 
@@ -166,8 +167,10 @@ class Processor(nn.Module):
         """What is carried from one block to the next (see the module docstring)."""
         return ()
 
-    def latency_frames(self) -> int:
-        """Look-ahead in frames: a block's output lags the offline output by this many."""
+    def latency_frames(self, hop: int) -> int:
+        """Look-ahead in frames at ``hop`` samples per frame: a block's output lags the offline
+        output by this many (a centred FIR of fixed taps needs more frames at a smaller hop).
+        Scriptable (containers call their children's from ``step``)."""
         return 0
 
     def init_state(

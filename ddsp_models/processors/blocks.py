@@ -144,7 +144,7 @@ def render_in_blocks(
     like = next(iter([*inputs, *[v for v in params.values() if v.is_floating_point()]]))
     if state is None:
         state = processor.init_state(batch, [int(x.shape[1]) for x in inputs], hop, like)
-    latency = int(processor.latency_frames())
+    latency = int(processor.latency_frames(hop))
     outs: List[Tensor] = []
 
     def block(t0: int, t1: int, flushing: bool) -> None:

@@ -41,7 +41,7 @@ class _LinearControls(Processor):
     n_inputs = 1
     time_varying = True
 
-    def latency_frames(self) -> int:
+    def latency_frames(self, hop: int) -> int:
         return 1 if self.time_varying else 0
 
     def state_specs(self):
@@ -56,7 +56,7 @@ class _LinearControls(Processor):
         state: Dict[str, Tensor] = {}
         for p in self.param_specs():
             state[p.name] = torch.zeros(batch, 1, p.size, dtype=like.dtype, device=like.device)
-        state["audio"] = torch.zeros(batch, input_channels[0], hop * self.latency_frames(),
+        state["audio"] = torch.zeros(batch, input_channels[0], hop * self.latency_frames(hop),
                                      dtype=like.dtype, device=like.device)
         return state
 
