@@ -19,7 +19,7 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-__all__ = ["counter_noise", "deterministic_noise", "noise_like"]
+__all__ = ["counter_noise", "counter_noise_at", "deterministic_noise", "noise_like"]
 
 
 def _mul32(x: Tensor, c: int) -> Tensor:
@@ -51,6 +51,13 @@ def counter_noise(batch: int, start: int, n_samples: int, seed: int, like: Tenso
     positions below zero give 0. The period is ``2**32`` samples (74 hours at 16 kHz). The
     result has ``like``'s dtype and device.
     """
+    return counter_noise_at(batch, torch.tensor(start, device=like.device), n_samples,
+                            torch.tensor(seed, device=like.device), like)
+
+
+def counter_noise_at(batch: int, start: Tensor, n_samples: int, seed: Tensor, like: Tensor) -> Tensor:
+    """:func:`counter_noise` with the position ``start`` and ``seed`` as 0-dim int64 tensors:
+    no data-dependent Python ints, so a stream's step exports to ONNX and never syncs a GPU."""
     pos = torch.arange(n_samples, dtype=torch.int64, device=like.device) + start
     rows = torch.arange(batch, dtype=torch.int64, device=like.device) + seed
     key = _hash32(_mul32(torch.remainder(rows, 4294967296), 0x9E3779B9))  # per-row offset

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..core.filtering import frequency_filter, frequency_impulse_response
-from ..core.noise import counter_noise, noise_like
+from ..core.noise import counter_noise_at, noise_like
 from ..core.scaling import ExpSigmoid
 from ..core.upsample import hop_size
 from .base import Param, Processor, State
@@ -134,8 +134,7 @@ class FilteredNoise(Processor):
         if flushing:  # offline has no noise past the end
             fresh = torch.zeros(b, n * hop, dtype=mags.dtype, device=mags.device)
         else:
-            start = int(state["position"]) * hop
-            fresh = counter_noise(b, start, n * hop, int(state["seed"]), mags)
+            fresh = counter_noise_at(b, state["position"] * hop, n * hop, state["seed"], mags)
         noise = torch.cat([state["noise"], fresh], dim=-1)
         blocks = noise[:, :n * hop].reshape(b, n, hop)
         nfft = _pow2_at_least(hop + taps - 1)  # the FFT size frequency_filter uses
