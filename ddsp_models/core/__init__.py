@@ -33,6 +33,14 @@ _LAZY = {
     "frequency_filter": _C + "filtering",
     # delay.py: fractional, time-varying delay lines
     "variable_delay": _C + "delay",
+    "delay_line_read": _C + "delay",
+    # convolution.py: zero-latency partitioned convolution for block rendering
+    "partition_ir": _C + "convolution",
+    "partitioned_convolve_step": _C + "convolution",
+    "convolve_in_blocks": _C + "convolution",
+    # noise.py: counter-based noise (the same numbers whatever the block sizes)
+    "counter_noise": _C + "noise",
+    "deterministic_noise": _C + "noise",
     # iir.py: recursive filters with exact gradients
     "lfilter": _C + "iir",
     "sosfilt": _C + "iir",
@@ -51,6 +59,7 @@ _LAZY = {
     "allpass_coefficient": _C + "filter_design",
     # ballistics.py: attack/release smoothing with exact gradients
     "attack_release": _C + "ballistics",
+    "attack_release_block": _C + "ballistics",
     "time_constant_to_alpha": _C + "ballistics",
     "alpha_to_time_constant": _C + "ballistics",
 }

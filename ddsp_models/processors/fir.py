@@ -1,14 +1,24 @@
-"""FIR filter with learnable or predicted taps, applied by FFT convolution."""
+"""FIR filter with learnable or predicted taps, applied by FFT convolution.
+
+Block rendering (``step``): latency 0, the zero-latency uniformly partitioned FFT convolution
+of :mod:`ddsp_models.core.convolution`; the taps' partition spectra are carried in the state
+and recomputed only when the taps change (new taps act on the whole carried input history:
+at once for the first partition, fully two partitions later). The partition size is
+``partition_size`` (``0``, the default: the hop, or its largest divisor up to 1024).
+"""
 
 from __future__ import annotations
+
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from ..core.convolution import (default_partition_size, init_partitioned_state, ir_unchanged,
+                                partition_ir, partitioned_convolve_step)
 from ..core.filtering import fft_convolve
 from ..core.scaling import Identity
-from .base import Param, Processor
-from .biquad import check_audio
+from .base import Param, Processor, State, check_audio
 
 __all__ = ["FIRFilter"]
 
@@ -35,6 +45,8 @@ class FIRFilter(Processor):
             raise ValueError(f"n_taps must be >= 1, got {n_taps}")
         self.n_taps = int(n_taps)
         self.learnable = bool(learnable)
+        #: samples per partition of the block convolution; 0: chosen from the hop at init_state
+        self.partition_size = 0
         if self.learnable:
             taps = torch.zeros(self.n_taps)
             taps[0] = 1.0
@@ -50,7 +62,7 @@ class FIRFilter(Processor):
         return {"n_taps": self.n_taps, "learnable": self.learnable}
 
     def forward(self, x: Tensor, taps: Tensor | None = None) -> Tensor:
-        check_audio(x, "FIRFilter")
+        check_audio("FIRFilter", x)
         if self.learnable:
             if taps is not None:
                 raise ValueError("FIRFilter(learnable=True) owns its taps; do not pass taps")
@@ -61,3 +73,54 @@ class FIRFilter(Processor):
             self.check_params({"taps": taps})
             h = taps.to(x.dtype)[:, None, :]  # (B, 1, K) against (B, C, L)
         return fft_convolve(x, h, padding="same", delay_compensation=0)
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"n_taps": 200, "learnable": True}, {"n_taps": 5}]
+
+    # --- block rendering ----------------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 0
+
+    def state_specs(self):
+        return (
+            State("conv_input", "(B, C, P) the last P input samples"),
+            State("conv_fdl", "(B, C, K-1, P+1, 2) spectra of the last K-1 input partitions"),
+            State("conv_acc", "(B, C, P) output of the current partition period"),
+            State("conv_carry", "(B, C, P) output carried to the next period"),
+            State("conv_position", "() int64 samples consumed"),
+            State("ir_key", "(1|B, n_taps) the taps the carried spectra were computed from "
+                          "(read from the second block on)"),
+            State("ir_head", "(1|B, 1, P) taps 0..P-1"),
+            State("ir_spectra", "(1|B, 1, K-1, P+1, 2) rfft(2P) of the later partitions"),
+        )
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        p = int(self.partition_size) or default_partition_size(hop)
+        state = init_partitioned_state([batch, int(input_channels[0])], self.n_taps, p, like)
+        rows = 1 if self.learnable else batch
+        k = max(1, -(-self.n_taps // p))
+        z = dict(dtype=like.dtype, device=like.device)
+        state["ir_key"] = torch.zeros(rows, self.n_taps, **z)
+        state["ir_head"] = torch.zeros(rows, 1, p, **z)
+        state["ir_spectra"] = torch.zeros(rows, 1, k - 1, p + 1, 2, **z)
+        return state
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        if hasattr(self, "taps"):
+            taps = self.taps.to(x.dtype)[None, :]
+        else:
+            taps = params["taps"].to(x.dtype)
+        if ir_unchanged(taps, state["ir_key"], state["conv_position"]):
+            head, spectra = state["ir_head"], state["ir_spectra"]
+        else:  # first block, or new taps: one transform of the taps, then carried
+            head, spectra = partition_ir(taps[:, None, :], state["ir_head"].shape[-1])
+        y, new = partitioned_convolve_step(  # reads the conv_* keys
+            x, head, spectra, state, (n_samples // n_frames) % head.shape[-1] == 0)
+        new["ir_key"] = taps
+        new["ir_head"] = head
+        new["ir_spectra"] = spectra
+        return y, new

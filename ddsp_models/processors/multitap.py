@@ -5,21 +5,25 @@ samples. Fractional delays use linear interpolation between the two neighbouring
 so the output is differentiable with respect to each delay (a piecewise-linear function of
 it) as well as the gains. Each tap is two gathers from the zero-padded input: the cost is
 ``O(n_taps · samples)``, whatever the delays.
+
+Block rendering (``step``): latency 0; the state carries the delay line (the last
+``ceil(max_delay_s · sample_rate) + 1`` input samples) and each block costs
+``O(n_taps · block samples)`` (:func:`multitap_block`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..core.scaling import SigmoidRange
-from .base import Param, Processor
-from .gain import check_audio
+from .base import Param, Processor, State, check_audio
 
-__all__ = ["MultitapDelay", "multitap"]
+__all__ = ["MultitapDelay", "multitap", "multitap_block"]
 
 
 def multitap(x: Tensor, delay_samples: Tensor, gains: Tensor, max_delay_samples: int) -> Tensor:
@@ -52,6 +56,36 @@ def multitap(x: Tensor, delay_samples: Tensor, gains: Tensor, max_delay_samples:
     return out
 
 
+def multitap_block(line: Tensor, delay_samples: Tensor, gains: Tensor,
+                   max_delay_samples: int) -> Tensor:
+    """The block form of :func:`multitap`: the taps of a block's last ``M`` samples.
+
+    Args:
+        line: ``(batch, channels, H + M)``: the last ``H >= max_delay_samples + 1`` input
+            samples before the block (zeros before the stream), then the block's ``M``.
+        delay_samples, gains, max_delay_samples: as for :func:`multitap`.
+
+    Returns:
+        ``(batch, channels, M)``, equal to :func:`multitap` of the whole signal at the block's
+        samples. Cost ``O(n_taps · M)`` per channel.
+    """
+    b, c, total = line.shape
+    m = total - (int(max_delay_samples) + 1)
+    h = total - m
+    d = delay_samples.clamp(0.0, float(max_delay_samples))
+    whole = d.detach().floor()
+    frac = (d - whole)[:, :, None, None]
+    whole_i = whole.long()
+    t = torch.arange(m, device=line.device) + h
+    out = torch.zeros(b, c, m, dtype=line.dtype, device=line.device)
+    for k in range(d.shape[1]):
+        idx = (t[None, :] - whole_i[:, k, None])[:, None, :].expand(b, c, m)  # x[n - i]
+        near, far = line.gather(2, idx), line.gather(2, idx - 1)
+        tap = near + frac[:, k] * (far - near)
+        out = out + gains[:, k, None, None] * tap
+    return out
+
+
 class MultitapDelay(Processor):
     """``n_taps`` delayed copies with static delays (seconds) and gains; no feedback.
 
@@ -77,6 +111,7 @@ class MultitapDelay(Processor):
                              f"{sample_rate} and {max_delay_s}")
         self.sample_rate, self.n_taps = float(sample_rate), int(n_taps)
         self.max_delay_s, self.dry = float(max_delay_s), bool(dry)
+        self._max_delay = math.ceil(self.max_delay_s * self.sample_rate)  # samples
 
     def config(self):
         return {"sample_rate": self.sample_rate, "n_taps": self.n_taps,
@@ -100,3 +135,30 @@ class MultitapDelay(Processor):
         max_delay = math.ceil(self.max_delay_s * self.sample_rate)
         wet = multitap(x, (delay_s * self.sample_rate).to(x.dtype), gains.to(x.dtype), max_delay)
         return x + wet if self.dry else wet
+
+    @classmethod
+    def examples(cls):
+        return [{"max_delay_s": 0.05}, {"n_taps": 2, "max_delay_s": 0.01, "dry": False}]
+
+    # --- block rendering ----------------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 0
+
+    def state_specs(self):
+        return (State("line", "(B, C, ceil(max_delay_s * sample_rate) + 1) the last input "
+                              "samples (the delay line)"),)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        n = self._max_delay + 1
+        return {"line": torch.zeros(batch, int(input_channels[0]), n, dtype=like.dtype,
+                                    device=like.device)}
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        line = torch.cat([state["line"], x], dim=-1)
+        delay = (params["delay_s"] * self.sample_rate).to(x.dtype)
+        wet = multitap_block(line, delay, params["gains"].to(x.dtype), self._max_delay)
+        new: Dict[str, Tensor] = {"line": line[..., line.shape[-1] - self._max_delay - 1:]}
+        return (x + wet if self.dry else wet), new

@@ -6,18 +6,34 @@ tap is forced to zero and the dry input is added to the wet convolution, so the 
 only the reverberant part and a unit-impulse IR returns the input unchanged. With
 ``add_dry=False`` the IR is used as given (tap 0 included) and nothing is added.
 The output has the input's length (the tail past the input is cut, as DDSP does).
+
+Block rendering (``step``): latency 0. The convolution streams with the zero-latency uniformly
+partitioned FFT convolution of :mod:`ddsp_models.core.convolution`, partition size
+``partition_size`` samples (``0``, the default, picks the hop itself, or its largest divisor up
+to 1024, at :meth:`init_state`: every block is then whole partitions). The IR's partition
+spectra are carried in the state and recomputed only when what the IR is computed from changes
+(the trainable weights, or the static parameters ``ir`` / ``gain, decay_s`` / ``band_gains,
+band_decays_s`` given to ``step``). A change mid-stream applies the new IR to the whole carried
+input history: at once for the first partition, fully two partitions later (the tail already
+computed for the current and the next partition keeps the previous IR). Static parameters are
+per-stream constants (the autoencoder learns them as constants); a static value that a caller
+derives as a mean over all frames of a decoder's output would not be causal, and is the
+caller's concern: the processor streams whatever static value each block gets.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from ..core.convolution import (default_partition_size, init_partitioned_state, ir_unchanged,
+                                partition_ir, partitioned_convolve_step)
 from ..core.filtering import fft_convolve
-from ..core.scaling import ExpSigmoid, Identity, LogSigmoidRange
-from .base import Param, Processor
+from ..core.scaling import ExpSigmoid, Identity, LogSigmoidRange, exp_sigmoid
+from .base import Param, Processor, State, check_audio
 
 __all__ = ["Reverb", "ExpDecayReverb", "FilteredNoiseReverb"]
 
@@ -39,14 +55,13 @@ class _ConvReverb(Processor):
         self.sample_rate = float(sample_rate)
         self.length = int(length)
         self.add_dry = bool(add_dry)
+        self.trainable = True
+        #: samples per partition of the block convolution; 0: chosen from the hop at init_state
+        self.partition_size = 0
 
     def apply_ir(self, audio: Tensor, ir: Tensor) -> Tensor:
         """``audio`` ``(B, C, L)`` with ``ir`` ``(N,)`` (shared) or ``(B, N)`` (per example)."""
-        if audio.dim() != 3:
-            raise ValueError(
-                f"{type(self).__name__}: audio must be (batch, channels, samples), "
-                f"got {tuple(audio.shape)}"
-            )
+        check_audio(type(self).__name__, audio)
         if ir.dim() == 2 and ir.shape[0] != audio.shape[0]:
             raise ValueError(
                 f"{type(self).__name__}: parameters have batch {ir.shape[0]} but audio has "
@@ -58,6 +73,65 @@ class _ConvReverb(Processor):
             ir = ir[:, None, :]
         wet = fft_convolve(audio, ir.to(audio.dtype), padding="same", delay_compensation=0)
         return audio + wet if self.add_dry else wet
+
+    # --- block rendering ----------------------------------------------------------------
+    def _key_size(self) -> int:
+        """Features of the IR's key (what the IR is computed from)."""
+        raise NotImplementedError
+
+    def _ir_key(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        """``(1 | B, key)`` in ``like``'s dtype: the values the IR is computed from."""
+        raise NotImplementedError
+
+    def _stream_ir(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        """``(1 | B, length)`` the IR in ``like``'s dtype (1 row when trainable: shared)."""
+        raise NotImplementedError
+
+    def latency_frames(self, hop: int) -> int:
+        return 0
+
+    def state_specs(self):
+        return (
+            State("conv_input", "(B, C, P) the last P input samples"),
+            State("conv_fdl", "(B, C, K-1, P+1, 2) spectra of the last K-1 input partitions"),
+            State("conv_acc", "(B, C, P) wet output of the current partition period"),
+            State("conv_carry", "(B, C, P) wet output carried to the next period"),
+            State("conv_position", "() int64 samples consumed"),
+            State("ir_key", "(1|B, k) the values the carried IR spectra were computed from "
+                            "(read from the second block on)"),
+            State("ir_head", "(1|B, 1, P) IR taps 0..P-1 (tap 0 zero with add_dry)"),
+            State("ir_spectra", "(1|B, 1, K-1, P+1, 2) rfft(2P) of the IR's later partitions"),
+        )
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        p = int(self.partition_size) or default_partition_size(hop)
+        state = init_partitioned_state([batch, int(input_channels[0])], self.length, p, like)
+        rows = 1 if self.trainable else batch
+        k = max(1, -(-self.length // p))
+        z = dict(dtype=like.dtype, device=like.device)
+        state["ir_key"] = torch.zeros(rows, self._key_size(), **z)
+        state["ir_head"] = torch.zeros(rows, 1, p, **z)
+        state["ir_spectra"] = torch.zeros(rows, 1, k - 1, p + 1, 2, **z)
+        return state
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        key = self._ir_key(params, x)
+        if ir_unchanged(key, state["ir_key"], state["conv_position"]):
+            head, spectra = state["ir_head"], state["ir_spectra"]
+        else:  # first block, or the IR changed: one transform of the IR, then carried
+            ir = self._stream_ir(params, x)
+            if self.add_dry:
+                ir = torch.cat([torch.zeros_like(ir[:, :1]), ir[:, 1:]], dim=-1)
+            head, spectra = partition_ir(ir[:, None, :], state["ir_head"].shape[-1])
+        wet, conv = partitioned_convolve_step(  # reads the conv_* keys
+            x, head, spectra, state, (n_samples // n_frames) % head.shape[-1] == 0)
+        conv["ir_key"] = key
+        conv["ir_head"] = head
+        conv["ir_spectra"] = spectra
+        return (x + wet if self.add_dry else wet), conv
 
 
 class Reverb(_ConvReverb):
@@ -94,6 +168,22 @@ class Reverb(_ConvReverb):
     def config(self):
         return {"sample_rate": self.sample_rate, "length": self.length,
                 "trainable": self.trainable, "add_dry": self.add_dry, "seed": self.seed}
+
+    @classmethod
+    def examples(cls):
+        return [{"length": 300}, {"length": 200, "trainable": False},
+                {"length": 50, "trainable": False, "add_dry": False}]
+
+    def _key_size(self) -> int:
+        return self.length
+
+    def _ir_key(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        return self._stream_ir(params, like)
+
+    def _stream_ir(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        if hasattr(self, "ir"):
+            return self.ir.to(like.dtype)[None, :]
+        return params["ir"].to(like.dtype)
 
     def forward(self, audio: Tensor, ir: Tensor | None = None) -> Tensor:
         if self.trainable:
@@ -150,6 +240,31 @@ class _DecayingNoiseReverb(_ConvReverb):
         self.check_params(given)
         return given
 
+    def _key_size(self) -> int:
+        return 2 * self._n_values
+
+    def _raw_weights(self, like: Tensor) -> Tuple[Tensor, Tensor]:
+        """The trainable raw weights ``(1, size)`` each, in declaration order (subclasses
+        index ``self.raw`` by string literals: all TorchScript allows)."""
+        raise NotImplementedError
+
+    def _raw_values(self, params: Dict[str, Tensor], like: Tensor) -> Tuple[Tensor, Tensor]:
+        """The two declared values (``(1 | B, size)`` each, physical units, ``like``'s dtype):
+        scaled from the trainable weights, else read from ``params`` (block rendering)."""
+        if hasattr(self, "raw"):
+            a, b = self._raw_weights(like)
+            lo, hi = math.log(self.min_decay_s), math.log(self.max_decay_s)
+            decay = torch.exp(lo + (hi - lo) * torch.sigmoid(b)).clamp(self.min_decay_s,
+                                                                      self.max_decay_s)
+            return exp_sigmoid(a), decay  # the declared ExpSigmoid / LogSigmoidRange scalings
+        return params[self._names[0]].to(like.dtype), params[self._names[1]].to(like.dtype)
+
+    def _ir_key(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        if hasattr(self, "raw"):
+            a, b = self._raw_weights(like)
+            return torch.cat([a, b], dim=-1)
+        return torch.cat([params[self._names[0]], params[self._names[1]]], dim=-1).to(like.dtype)
+
     def _decay(self, decay_s: Tensor) -> Tensor:
         """Envelope ``10^(-3 t / decay_s)`` (−60 dB after ``decay_s``): ``(..., length)``."""
         t = self.time_s.to(decay_s.dtype)
@@ -170,7 +285,22 @@ class ExpDecayReverb(_DecayingNoiseReverb):
                  max_decay_s: float = 4.0):
         super().__init__(sample_rate, length, trainable, add_dry, seed, min_decay_s, max_decay_s)
         self.register_buffer("noise", _noise(self.length, seed).float(), persistent=False)
+        self._names = ["gain", "decay_s"]
+        self._n_values = 1
         self._init_trainable()
+
+    @classmethod
+    def examples(cls):
+        return [{"length": 300}, {"length": 200, "trainable": False},
+                {"length": 100, "trainable": False, "add_dry": False}]
+
+    def _raw_weights(self, like: Tensor) -> Tuple[Tensor, Tensor]:
+        return (self.raw["gain"].to(like.dtype)[None, :],
+                self.raw["decay_s"].to(like.dtype)[None, :])
+
+    def _stream_ir(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        gain, decay_s = self._raw_values(params, like)
+        return self.impulse_response(gain, decay_s)
 
     def _declared(self):
         return (
@@ -227,7 +357,21 @@ class FilteredNoiseReverb(_DecayingNoiseReverb):
         masks = band[None, :] == torch.arange(self.n_bands)[:, None]
         noise = torch.fft.irfft(spec * masks, self.length)  # (n_bands, length)
         self.register_buffer("band_noise", noise.float(), persistent=False)
+        self._names = ["band_gains", "band_decays_s"]
+        self._n_values = self.n_bands
         self._init_trainable()
+
+    @classmethod
+    def examples(cls):
+        return [{"length": 300, "n_bands": 4}, {"length": 200, "n_bands": 3, "trainable": False}]
+
+    def _raw_weights(self, like: Tensor) -> Tuple[Tensor, Tensor]:
+        return (self.raw["band_gains"].to(like.dtype)[None, :],
+                self.raw["band_decays_s"].to(like.dtype)[None, :])
+
+    def _stream_ir(self, params: Dict[str, Tensor], like: Tensor) -> Tensor:
+        gains, decays = self._raw_values(params, like)
+        return self.impulse_response(gains, decays)
 
     def _declared(self):
         return (
