@@ -1,7 +1,16 @@
-"""Effects: processors from audio to audio. ``from ddsp_models.effects import Reverb``."""
+"""Effects: processors from audio to audio. ``from ddsp_models.effects import Reverb``.
+
+The names are found without importing anything (see :func:`ddsp_models.processors.discover`):
+every public :class:`~ddsp_models.processors.Processor` subclass of the processors package
+with audio inputs (``n_inputs > 0``). A class's module is imported when the name is first used.
+"""
 
 from ._lazy import lazy_exports
-from .processors import EFFECTS
+from .processors import _exports
 
-__all__ = sorted(EFFECTS)
-__getattr__, __dir__ = lazy_exports(__name__, EFFECTS)
+
+def _effects():
+    return _exports(synths=False)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _effects)
