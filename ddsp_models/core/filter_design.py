@@ -4,7 +4,9 @@ Every function takes tensors of physical values (Hz, Q, dB) with any leading sha
 and returns coefficients that keep those leading dims, differentiable w.r.t. every input:
 
 * :func:`biquad_coefficients` — the RBJ "Audio EQ Cookbook" family; ``(b, a)`` each ``(..., 3)``
-  with ``a[..., 0] = 1``;
+  with ``a[..., 0] = 1`` (:func:`rbj_biquad`: its scriptable core, without checks);
+* :func:`tpt_svf_system` — the same responses as the per-sample state-space system of the TPT
+  state-variable filter (bounded under modulation; scriptable);
 * :func:`butterworth_sos`, :func:`linkwitz_riley_sos` — ``(..., S, 6)`` second-order sections;
 * :func:`first_order_allpass`, :func:`second_order_allpass` — allpass cells, optionally
   *warped* (each unit delay replaced by a first-order allpass with coefficient ``warp``) and
@@ -20,6 +22,7 @@ circle; for allpass cells ``|coefficient| < 1``, ``|warp| < 1``, ``0 <= radius <
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
@@ -29,6 +32,8 @@ from .shapes import broadcast_shapes
 __all__ = [
     "BIQUAD_KINDS",
     "biquad_coefficients",
+    "rbj_biquad",
+    "tpt_svf_system",
     "butterworth_sos",
     "linkwitz_riley_sos",
     "first_order_allpass",
@@ -92,6 +97,35 @@ def biquad_coefficients(
     q = _as_tensor(q, cutoff_hz)
     gain_db = _as_tensor(gain_db, cutoff_hz)
     _check_cutoff(cutoff_hz, sample_rate)
+    return rbj_biquad(kind, cutoff_hz, q, gain_db, sample_rate)
+
+
+@torch.jit.unused
+def _broadcast_fast(ts: List[Tensor]) -> List[Tensor]:
+    shape = broadcast_shapes(*(t.shape for t in ts))
+    return [t.expand(shape) for t in ts]
+
+
+def _broadcast(ts: List[Tensor]) -> List[Tensor]:
+    """``torch.broadcast_tensors`` (scripted) or the cheaper :func:`broadcast_shapes` (Python)."""
+    if torch.jit.is_scripting():
+        return torch.broadcast_tensors(ts)
+    return _broadcast_fast(ts)
+
+
+def rbj_biquad(
+    kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor, sample_rate: float
+) -> Tuple[Tensor, Tensor]:
+    """The formulas of :func:`biquad_coefficients` without its checks: tensors only, compiles
+    with ``torch.jit.script`` (the block path of the biquad and EQ processors).
+
+    Args:
+        kind: one of :data:`BIQUAD_KINDS`; cutoff_hz, q, gain_db: tensors that broadcast
+            (``0 < cutoff_hz < sample_rate / 2`` and ``q > 0`` are the caller's to keep).
+
+    Returns:
+        ``(b, a)`` each ``(..., 3)`` with ``a[..., 0] = 1``.
+    """
     w0 = (2 * math.pi / sample_rate) * cutoff_hz
     cos, sin = torch.cos(w0), torch.sin(w0)
     alpha = sin / (2 * q)
@@ -115,7 +149,7 @@ def biquad_coefficients(
         amp = torch.pow(10.0, gain_db / 40)
         b = [1 + alpha * amp, -2 * cos, 1 - alpha * amp]
         a = [1 + alpha / amp, -2 * cos, 1 - alpha / amp]
-    else:
+    elif kind == "lowshelf" or kind == "highshelf":
         amp = torch.pow(10.0, gain_db / 40)
         two_sqrt_a_alpha = 2 * torch.sqrt(amp) * alpha
         ap1, am1 = amp + 1, amp - 1
@@ -133,11 +167,74 @@ def biquad_coefficients(
                 amp * (ap1 + am1 * cos - two_sqrt_a_alpha),
             ]
             a = [ap1 - am1 * cos + two_sqrt_a_alpha, 2 * (am1 - ap1 * cos), ap1 - am1 * cos - two_sqrt_a_alpha]
-    shape = broadcast_shapes(*(t.shape for t in b + a))
-    b = torch.stack([t.expand(shape) for t in b], dim=-1)
-    a = torch.stack([t.expand(shape) for t in a], dim=-1)
-    a0 = a[..., :1]
-    return b / a0, a / a0
+    else:
+        raise ValueError("unknown biquad kind " + kind)
+    ts = _broadcast(b + a)
+    b_ = torch.stack(ts[:3], dim=-1)
+    a_ = torch.stack(ts[3:], dim=-1)
+    a0 = a_[..., :1]
+    return b_ / a0, a_ / a0
+
+
+def tpt_svf_system(
+    kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor, sample_rate: float
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """An RBJ response as the per-sample state-space system of the TPT state-variable filter.
+
+    The same response as :func:`rbj_biquad` for fixed parameters (same bilinear transform),
+    realised by Zavalishin's zero-delay-feedback SVF, which stays bounded under modulation:
+    with ``g = tan(pi fc / fs)``, damping ``k = 1 / Q`` (``k / A`` for ``peaking``, ``g``
+    divided / multiplied by ``sqrt(A)`` for the low / high shelf, ``A = 10^(gain_db / 40)``),
+    ``h = 1 / (1 + g (g + k))``, ``u = g h``, the states ``s = (s1, s2)`` follow
+    ``bp = u x + h s1 - u s2``, ``lp = g u x + g h s1 + (1 - g u) s2``, ``s1' = 2 bp - s1``,
+    ``s2' = 2 lp - s2``, and the output mixes ``m0 x + m1 bp + m2 lp`` per kind. Run it with
+    :func:`~ddsp_models.core.iir.state_space_block`. Compiles with ``torch.jit.script``.
+
+    Args:
+        kind: one of :data:`BIQUAD_KINDS`.
+        cutoff_hz, q, gain_db: tensors that broadcast (Hz, > 0, dB), e.g. ``(B, 1, L)``.
+
+    Returns:
+        ``(a (..., 2, 2), b (..., 2), c (..., 2), d (...))`` for
+        ``s[n] = a s[n-1] + b x[n]``, ``y[n] = c . s[n-1] + d x[n]``.
+    """
+    amp = torch.pow(10.0, gain_db / 40)
+    g = torch.tan(math.pi * cutoff_hz / sample_rate)
+    k = 1.0 / q
+    if kind == "peaking":
+        k = k / amp
+    elif kind == "lowshelf":
+        g = g / torch.sqrt(amp)
+    elif kind == "highshelf":
+        g = g * torch.sqrt(amp)
+    g, k, amp = _broadcast([g, k, amp])
+    one, zero = torch.ones_like(k), torch.zeros_like(k)
+    if kind == "lowpass":
+        m0, m1, m2 = zero, zero, one
+    elif kind == "highpass":
+        m0, m1, m2 = one, -k, -one
+    elif kind == "bandpass":
+        m0, m1, m2 = zero, k, zero
+    elif kind == "notch":
+        m0, m1, m2 = one, -k, zero
+    elif kind == "allpass":
+        m0, m1, m2 = one, -2 * k, zero
+    elif kind == "peaking":
+        m0, m1, m2 = one, k * (amp * amp - 1), zero
+    elif kind == "lowshelf":
+        m0, m1, m2 = one, k * (amp - 1), amp * amp - 1
+    elif kind == "highshelf":
+        m0, m1, m2 = amp * amp, k * (1 - amp) * amp, 1 - amp * amp
+    else:
+        raise ValueError("unknown biquad kind " + kind)
+    h = 1 / (1 + g * (g + k))
+    u = g * h
+    gu, gh = g * u, g * h
+    a = torch.stack([torch.stack([2 * h - 1, -2 * u], -1), torch.stack([2 * gh, 1 - 2 * gu], -1)], -2)
+    b = torch.stack([2 * u, 2 * gu], -1)
+    c = torch.stack([m1 * h + m2 * gh, m2 * (1 - gu) - m1 * u], -1)
+    d = m0 + m1 * u + m2 * gu
+    return a, b, c, d
 
 
 def _first_order_section(kind: str, k: Tensor) -> Tensor:

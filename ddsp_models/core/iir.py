@@ -14,6 +14,14 @@
   <= 2 run in a specialised kernel with the state in registers).
 * :func:`sosfilt` — cascaded biquads, stable at high orders.
 * :func:`freqz`, :func:`sosfreqz` — complex frequency responses.
+* Block primitives (streaming): :func:`lfilter_block` (direct form I from a carried input and
+  output history), :func:`state_space_block` (the recursion of :func:`linear_recurrence` plus
+  its output equation, from a carried state) and :func:`fir_block` (a long FIR, e.g. the
+  impulse response of ``mode="freq_sampling"``, from a carried input history). Each returns
+  the final state with the output, so rendering block after block equals rendering whole.
+  They compile with ``torch.jit.script`` (pure torch loops there; under ``torch.compile`` /
+  ``torch.export``, e.g. for ONNX, the log-depth torch scans); in Python they run the
+  compiled kernels above, with the same exact gradients.
 
 Shapes: signals are ``(..., L)``. A coefficient tensor is *time-invariant* when it has as many
 dimensions as the signal (``(..., K)``) and *time-varying* when it has one more
@@ -25,11 +33,14 @@ Coefficients follow scipy: ``a[0]`` normalises, ``b = [b0, b1, ...]`` multiplies
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
 
 from ._allpole_backend import (
+    allpole_scan,
+    linear_scan,
     run_allpole,
     run_df1,
     run_df1_adjoint,
@@ -48,6 +59,10 @@ __all__ = [
     "sosfreqz",
     "fir_filter",
     "linkwitz_riley_crossover",
+    "lfilter_block",
+    "state_space_block",
+    "fir_block",
+    "freq_sampling_response",
 ]
 
 _MODES = ("recursive", "freq_sampling")
@@ -427,8 +442,7 @@ def lfilter(
         if b_tv or a_tv:
             raise ValueError("mode='freq_sampling' needs time-invariant b and a; use 'recursive'")
         n = n_fft or DEFAULT_N_FFT
-        h = torch.fft.irfft(torch.fft.rfft(b.to(x.dtype), n) / torch.fft.rfft(a.to(x.dtype), n), n)
-        return _fft_convolve(x, h)
+        return _fft_convolve(x, freq_sampling_response(b.to(x.dtype), a.to(x.dtype), n))
     b, a = _normalise(b, a)
     if a.shape[-1] == 0:
         return fir_filter(x, b)
@@ -470,9 +484,8 @@ def sosfilt(
         if time_varying:
             raise ValueError("mode='freq_sampling' needs time-invariant sos; use 'recursive'")
         n = n_fft or DEFAULT_N_FFT
-        resp = torch.fft.rfft(sos[..., :3].to(x.dtype), n) / torch.fft.rfft(sos[..., 3:].to(x.dtype), n)
-        h = torch.fft.irfft(resp.prod(dim=-2), n)
-        return _fft_convolve(x, h)
+        sos = sos.to(x.dtype)
+        return _fft_convolve(x, freq_sampling_response(sos[..., :3], sos[..., 3:], n, True))
     y = x
     for s in range(sos.shape[-2]):
         sec = sos[..., s, :]
@@ -539,3 +552,200 @@ def linkwitz_riley_crossover(
     if (order // 2) % 2:
         high = -high
     return low, high
+
+
+
+# --------------------------------------------------------------------------------------
+# Block primitives: one block from a carried state, returning the new state
+# --------------------------------------------------------------------------------------
+
+
+def _allpole_loop(v: Tensor, a: Tensor, y_hist: Tensor) -> Tensor:
+    """``y[n] = v[n] - sum_i a[.., i] y[n-1-i]`` as a torch loop (the scripted path).
+
+    ``v (..., L)``, ``a (..., N)`` or ``(..., L, N)``, ``y_hist (..., N)`` (``[0] = y[-1]``)."""
+    order, length = a.shape[-1], v.shape[-1]
+    tv = a.dim() == v.dim() + 1
+    past: List[Tensor] = [y_hist[..., i] for i in range(order)]
+    outs: List[Tensor] = []
+    for n in range(length):
+        acc = v[..., n]
+        for i in range(order):
+            coef = a[..., n, i] if tv else a[..., i]
+            acc = acc - coef * past[i]
+        past = [acc] + past[: order - 1]
+        outs.append(acc)
+    return torch.stack(outs, dim=-1)
+
+
+@torch.jit.unused
+def _allpole_fast(v: Tensor, a: Tensor, y_hist: Tensor) -> Tensor:
+    """Python path of :func:`_allpole_loop`: the compiled :func:`allpole` with ``zi`` (the
+    torch loop while ``torch.compile`` / ``torch.export`` trace: numba cannot be traced)."""
+    if torch.compiler.is_compiling():
+        return _allpole_traced(v, a, y_hist)
+    return allpole(v, a, y_hist)
+
+
+@torch.jit.unused
+def _allpole_traced(v: Tensor, a: Tensor, y_hist: Tensor) -> Tensor:
+    """:func:`_allpole_loop` by the log-depth torch scan, for tracers (a few dozen graph nodes
+    instead of a few per sample)."""
+    order, length = a.shape[-1], v.shape[-1]
+    tv = a.dim() == v.dim() + 1
+    batch = torch.broadcast_shapes(v.shape[:-1], a.shape[:-2] if tv else a.shape[:-1],
+                                   y_hist.shape[:-1])
+    a2 = (a.expand(*batch, length, order).reshape(-1, length, order) if tv
+          else a.expand(*batch, order).reshape(-1, order))
+    y = allpole_scan(v.expand(*batch, length).reshape(-1, length), a2,
+                     y_hist.expand(*batch, order).reshape(-1, order))
+    return y.reshape(*batch, length)
+
+
+def lfilter_block(
+    x: Tensor, b: Tensor, a: Tensor, x_hist: Tensor, y_hist: Tensor
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """One block of the direct-form-I filter ``B(z)/A(z)`` from a carried history.
+
+    ``y[n] = (sum_k b[k] x[n-k] - sum_{i>=1} a[i] y[n-i]) / a[0]``, the recursion
+    :func:`lfilter` runs (``mode="recursive"``), with the samples before the block taken from
+    the histories instead of zeros. Running blocks one after another, each with the
+    histories the previous one returned (zeros at the start), equals :func:`lfilter` over
+    the whole signal; with the equivalent ``zi`` (``scipy.signal.lfiltic``) it equals
+    ``scipy.signal.lfilter(b, a, x, zi=zi)``.
+
+    Args:
+        x: ``(..., L)`` this block.
+        b: ``(..., M+1)`` numerator, or ``(..., L, M+1)`` one set per sample of the block.
+        a: ``(..., N+1)`` denominator, or ``(..., L, N+1)``; ``a[..., 0]`` normalises.
+            Leading dims of ``b`` and ``a`` broadcast against ``x``'s.
+        x_hist: ``(..., M)`` the last inputs before the block, most recent first
+            (``x_hist[..., 0] = x[-1]``); leading dims equal ``x``'s.
+        y_hist: ``(..., N)`` the last outputs, most recent first (``y_hist[..., 0] = y[-1]``).
+
+    Returns:
+        ``(y (..., L), new x_hist (..., M), new y_hist (..., N))``.
+        Differentiable w.r.t. every input (exact gradients: the compiled all-pole adjoint in
+        Python, autograd through the loop when scripted).
+    """
+    a0 = a[..., :1]
+    b = b / a0
+    a = a[..., 1:] / a0
+    taps, order, length = b.shape[-1] - 1, a.shape[-1], x.shape[-1]
+    b_tv = b.dim() == x.dim() + 1
+    xe = torch.cat([x_hist.flip(-1), x], dim=-1)  # index taps + n holds x[n]
+    v = torch.zeros_like(x)
+    for k in range(taps + 1):
+        coef = b[..., k] if b_tv else b[..., k : k + 1]
+        v = v + coef * xe[..., taps - k : taps - k + length]
+    new_x_hist = xe[..., xe.shape[-1] - taps :].flip(-1)
+    if order == 0:
+        return v, new_x_hist, y_hist
+    if torch.jit.is_scripting():
+        y = _allpole_loop(v, a, y_hist)
+    else:
+        y = _allpole_fast(v, a, y_hist)
+    ye = torch.cat([y_hist.flip(-1), y], dim=-1)
+    return y, new_x_hist, ye[..., ye.shape[-1] - order :].flip(-1)
+
+
+def _state_space_loop(a: Tensor, u: Tensor, s0: Tensor) -> Tensor:
+    """``s[n] = a[n] @ s[n-1] + u[n]`` as a torch loop; ``a (..., L|1, N, N)``, ``u (..., L, N)``;
+    returns the states ``(..., L, N)``."""
+    length = u.shape[-2]
+    tv = a.shape[-3] > 1
+    s = s0
+    outs: List[Tensor] = []
+    for n in range(length):
+        m = a[..., n if tv else 0, :, :]
+        s = (m @ s[..., None])[..., 0] + u[..., n, :]
+        outs.append(s)
+    return torch.stack(outs, dim=-2)
+
+
+@torch.jit.unused
+def _state_space_fast(a: Tensor, u: Tensor, s0: Tensor) -> Tensor:
+    """Python path of :func:`_state_space_loop`: the compiled :func:`linear_recurrence` (the
+    torch loop while ``torch.compile`` / ``torch.export`` trace)."""
+    length, order = u.shape[-2], u.shape[-1]
+    if torch.compiler.is_compiling():  # log-depth torch scan: a small graph for tracers
+        batch = s0.shape[:-1]
+        states = linear_scan(a.expand(*batch, length, order, order).reshape(-1, length, order, order),
+                             u.reshape(-1, length, order), s0.reshape(-1, order))
+        return states.reshape(*batch, length, order)
+    return linear_recurrence(a.expand(*a.shape[:-3], length, order, order), u, s0)
+
+
+def state_space_block(
+    a: Tensor, b: Tensor, c: Tensor, d: Tensor, x: Tensor, s0: Tensor
+) -> Tuple[Tensor, Tensor]:
+    """One block of ``s[n] = a[n] s[n-1] + b[n] x[n]``, ``y[n] = c[n] . s[n-1] + d[n] x[n]``.
+
+    The state-space form the TPT filters (state-variable, ladder) run through
+    :func:`linear_recurrence`, started from ``s0`` instead of zeros. Blocks run one after
+    another, each from the state the previous one returned (zeros at the start), equal the
+    whole signal run at once.
+
+    Args:
+        a: ``(..., L|1, N, N)`` transition matrices (one per sample, or one for the block).
+        b, c: ``(..., L|1, N)`` input and output vectors.
+        d: ``(..., L|1)`` feed-through.
+        x: ``(..., L)`` input block. Leading dims of all the above broadcast.
+        s0: ``(..., N)`` state before the block; leading dims: the broadcast of the others.
+
+    Returns:
+        ``(y (..., L), s (..., N))``: the output and the state after the block's last sample.
+    """
+    u = b * x[..., None]  # (..., L, N)
+    u = u.expand(list(s0.shape[:-1]) + [u.shape[-2], u.shape[-1]])
+    if torch.jit.is_scripting():
+        states = _state_space_loop(a, u, s0)
+    else:
+        states = _state_space_fast(a, u, s0)
+    prev = torch.cat([s0[..., None, :], states[..., :-1, :]], dim=-2)  # s[n-1]
+    y = (c * prev).sum(-1) + d * x
+    return y, states[..., -1, :]
+
+
+def freq_sampling_response(b: Tensor, a: Tensor, n_fft: int, cascade: bool = False) -> Tensor:
+    """The FIR that ``mode="freq_sampling"`` applies: ``irfft(B / A)`` on ``n_fft`` points.
+
+    Args:
+        b, a: ``(..., K)`` time-invariant coefficients (as :func:`lfilter` takes them), or with
+            ``cascade=True`` sections ``(..., S, 3)`` each (the numerator and denominator
+            halves of :func:`sosfilt`'s ``sos``), whose responses multiply.
+        n_fft: points of the frequency sampling = taps of the FIR.
+
+    Returns:
+        ``(..., n_fft)`` taps: the impulse response, time-aliased beyond ``n_fft`` samples.
+    """
+    resp = torch.fft.rfft(b, n_fft) / torch.fft.rfft(a, n_fft)
+    if cascade:
+        resp = resp.prod(dim=-2)
+    return torch.fft.irfft(resp, n_fft)
+
+
+def fir_block(x: Tensor, h: Tensor, x_hist: Tensor) -> Tuple[Tensor, Tensor]:
+    """One block of the FIR ``y[n] = sum_k h[k] x[n-k]`` from the carried input history.
+
+    Blocks run one after another, each with the history the previous one returned (zeros at
+    the start), equal the whole-signal convolution (:func:`fir_filter`, and the
+    ``mode="freq_sampling"`` path of :func:`lfilter` / :func:`sosfilt` given their FIR
+    :func:`freq_sampling_response`) up to FFT rounding.
+
+    Args:
+        x: ``(..., L)`` this block.
+        h: ``(..., K)`` taps; leading dims broadcast against ``x``'s.
+        x_hist: ``(..., K-1)`` the last ``K - 1`` inputs before the block, oldest first.
+
+    Returns:
+        ``(y (..., L), new x_hist (..., K-1))``. By FFT convolution, differentiable.
+    """
+    taps, length = h.shape[-1], x.shape[-1]
+    xe = torch.cat([x_hist, x], dim=-1)
+    n = 1
+    while n < xe.shape[-1]:  # outputs taps-1 .. len(xe)-1 are free of circular wrap-around
+        n *= 2
+    full = torch.fft.irfft(torch.fft.rfft(xe, n) * torch.fft.rfft(h, n), n)
+    y = full[..., taps - 1 : taps - 1 + length]
+    return y, xe[..., xe.shape[-1] - (taps - 1) :]

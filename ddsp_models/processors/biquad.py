@@ -1,18 +1,32 @@
 """Biquad effect: the RBJ cookbook family with fixed or time-varying cutoff, Q and gain.
 
 Also holds the small helpers the other filter processors share (audio checks, control
-upsampling, default frequency ranges).
+upsampling, default frequency ranges) and the block path of the biquad-based processors
+(:func:`biquad_cascade_step`, :func:`biquad_state_specs`, :func:`biquad_init_state`,
+:func:`tv_controls`), which the equalisers share.
 """
 
 from __future__ import annotations
 
+from typing import Dict, List, Tuple
+
+import torch
 from torch import Tensor
 
-from ..core.filter_design import BIQUAD_KINDS, biquad_coefficients
-from ..core.iir import lfilter
+from ..core.filter_design import BIQUAD_KINDS, biquad_coefficients, rbj_biquad, tpt_svf_system
+from ..core.iir import (
+    DEFAULT_N_FFT,
+    fir_block,
+    freq_sampling_response,
+    lfilter,
+    lfilter_block,
+    state_space_block,
+)
 from ..core.scaling import LogSigmoidRange, SigmoidRange
 from ..core.upsample import upsample_linear
-from .base import Param, Processor
+from .base import Param, Processor, State
+from .base import check_audio as _check_audio
+from .blocks import control_block, push_samples
 
 __all__ = ["Biquad"]
 
@@ -20,16 +34,9 @@ _GAIN_KINDS = ("peaking", "lowshelf", "highshelf")
 
 
 def check_audio(x: Tensor, owner: str) -> None:
-    """Raise a clear error unless ``x`` is a real ``(batch, channels, samples)`` tensor."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{owner}: audio must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(
-            f"{owner}: audio must be (batch, channels, samples), got shape {tuple(x.shape)}; "
-            "add a channel axis with x[:, None]"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{owner}: audio must be floating point, got {x.dtype}")
+    """Old argument order of :func:`ddsp_models.processors.base.check_audio` (``owner`` first
+    there), kept for the filter modules that import it from here."""
+    _check_audio(owner, x)
 
 
 def per_sample(value: Tensor, n_samples: int) -> Tensor:
@@ -56,6 +63,123 @@ def filter_coefficients(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     return b, a
 
 
+# --------------------------------------------------------------------------------------
+# Block path shared by the biquad-based processors (Biquad, ParametricEQ, GraphicEQ)
+# --------------------------------------------------------------------------------------
+#
+# Latency 0 for static parameters (the filter only carries its recursion state), 1 frame for
+# time-varying ones (controls are interpolated towards the next frame, as ``per_sample``
+# does offline, so the input is delayed by one frame to match).
+
+
+def biquad_state_specs(owner: Processor, n_sections: int) -> Tuple[State, ...]:
+    """The state of a cascade of ``n_sections`` biquads run by :func:`biquad_cascade_step`."""
+    if owner.time_varying:
+        return (
+            *[State(p.name, f"(B, 1, {p.size}) {p.unit}: the last frame of {p.name}")
+              for p in owner.param_specs()],
+            State("audio", "(B, C, hop) input samples not yet output (one frame)"),
+            State("svf", f"(B, C, {n_sections}, 2) TPT state-variable filter states per section"),
+        )
+    if owner.mode == "freq_sampling":
+        return (State("fir_history", f"(B, C, {owner.fir_taps - 1}) the last inputs, oldest "
+                                     "first: the history of the frequency-sampled FIR"),)
+    return (
+        State("x_history", f"(B, C, {n_sections}, 2) each section's last two inputs, newest first"),
+        State("y_history", f"(B, C, {n_sections}, 2) each section's last two outputs, newest first"),
+    )
+
+
+def biquad_init_state(owner: Processor, n_sections: int, batch: int, channels: int, hop: int,
+                      like: Tensor) -> Dict[str, Tensor]:
+    """A fresh stream's state for :func:`biquad_state_specs`. The control histories start at
+    valid values (``0.1 * sample_rate`` Hz, Q 1, 0 dB): they only shape the first frame's
+    interpolation over samples before the signal, where input and filter state are zero, so
+    the output there is exactly zero whatever they are."""
+    kw = {"dtype": like.dtype, "device": like.device}
+    if owner.time_varying:
+        state: Dict[str, Tensor] = {}
+        for p in owner.param_specs():
+            value = 0.1 * owner.sample_rate if p.unit == "Hz" else (0.0 if p.unit == "dB" else 1.0)
+            state[p.name] = torch.full((batch, 1, p.size), value, **kw)
+        state["audio"] = torch.zeros(batch, channels, hop, **kw)
+        state["svf"] = torch.zeros(batch, channels, n_sections, 2, **kw)
+        return state
+    if owner.mode == "freq_sampling":
+        return {"fir_history": torch.zeros(batch, channels, owner.fir_taps - 1, **kw)}
+    return {"x_history": torch.zeros(batch, channels, n_sections, 2, **kw),
+            "y_history": torch.zeros(batch, channels, n_sections, 2, **kw)}
+
+
+def tv_controls(params: Dict[str, Tensor], state: Dict[str, Tensor], new: Dict[str, Tensor],
+                hop: int) -> Dict[str, Tensor]:
+    """Time-varying ``(B, N, F)`` params of a block at audio rate ``(B, F, N * hop)``, one
+    frame late (:func:`~ddsp_models.processors.blocks.control_block`); writes each param's new
+    history into ``new``."""
+    out: Dict[str, Tensor] = {}
+    for name, value in params.items():
+        out[name], new[name] = control_block(value, state[name], hop)
+    return out
+
+
+def biquad_cascade_step(
+    x: Tensor,
+    kinds: List[str],
+    cutoffs: List[Tensor],
+    qs: List[Tensor],
+    gains: List[Tensor],
+    state: Dict[str, Tensor],
+    new: Dict[str, Tensor],
+    time_varying: bool,
+    mode: str,
+    n_fft: int,
+    sample_rate: float,
+) -> Tensor:
+    """One block of RBJ biquads in series, exactly as the processors' ``forward`` runs them.
+
+    Args:
+        x: ``(B, C, M)`` the block (already delayed by one frame when time-varying).
+        kinds: the sections' kinds; cutoffs, qs, gains: their parameters, ``(B, 1, M)`` per
+            sample (time-varying: the TPT state-variable form, state ``"svf"``) or ``(B, 1)``
+            / 0-dim (static: direct-form-I biquads, states ``"x_history"``, ``"y_history"``;
+            or with ``mode="freq_sampling"`` the FIR of their product response on ``n_fft``
+            points, state ``"fir_history"``).
+        state, new: the carried state and the dict the new state is written into.
+
+    Returns:
+        ``(B, C, M)``.
+    """
+    if time_varying:
+        s_out: List[Tensor] = []
+        svf = state["svf"]
+        for i in range(len(kinds)):
+            a, b, c, d = tpt_svf_system(kinds[i], cutoffs[i], qs[i], gains[i], sample_rate)
+            x, s = state_space_block(a, b, c, d, x, svf[:, :, i])
+            s_out.append(s)
+        new["svf"] = torch.stack(s_out, dim=2)
+        return x
+    bs: List[Tensor] = []
+    as_: List[Tensor] = []
+    for i in range(len(kinds)):
+        b, a = rbj_biquad(kinds[i], cutoffs[i], qs[i], gains[i], sample_rate)
+        bs.append(b.to(x.dtype))
+        as_.append(a.to(x.dtype))
+    if mode == "freq_sampling":
+        h = freq_sampling_response(torch.stack(bs, dim=-2), torch.stack(as_, dim=-2), n_fft, True)
+        y, new["fir_history"] = fir_block(x, h, state["fir_history"])
+        return y
+    xh: List[Tensor] = []
+    yh: List[Tensor] = []
+    for i in range(len(kinds)):
+        x, xi, yi = lfilter_block(x, bs[i], as_[i], state["x_history"][:, :, i],
+                                  state["y_history"][:, :, i])
+        xh.append(xi)
+        yh.append(yi)
+    new["x_history"] = torch.stack(xh, dim=2)
+    new["y_history"] = torch.stack(yh, dim=2)
+    return x
+
+
 class Biquad(Processor):
     """One RBJ biquad on every channel: ``forward(x (B, C, L), cutoff_hz, q[, gain_db])``.
 
@@ -75,6 +199,13 @@ class Biquad(Processor):
     (:func:`~ddsp_models.processors.svf.rbj_svf`): identical for fixed parameters, and
     bounded under per-sample modulation, where a direct form with per-sample coefficients
     can blow up.
+
+    Block rendering (``step``) runs the same recursions from a carried state: static
+    filters carry the direct-form-I histories (latency 0); ``mode="freq_sampling"`` carries
+    the last ``n_fft - 1 = 4095`` inputs of its FIR (latency 0, equal to its offline output,
+    not to the exact recursion); time-varying filters interpolate their controls towards the
+    next frame, so they carry the last frame of each control, one frame of input and the
+    two SVF states (latency 1 frame). See :func:`biquad_state_specs`.
     """
 
     n_inputs = 1
@@ -110,6 +241,44 @@ class Biquad(Processor):
         self.min_q, self.max_q = float(min_q), float(max_q)
         self.max_gain_db = float(max_gain_db)
         self.mode = mode
+        self.has_gain = kind in _GAIN_KINDS
+        self.fir_taps = DEFAULT_N_FFT  # FIR length of mode="freq_sampling" (lfilter's default)
+
+    @classmethod
+    def examples(cls):
+        return [
+            {"kind": "lowpass"},
+            {"kind": "peaking"},
+            {"kind": "highshelf", "time_varying": True},
+            {"kind": "bandpass", "time_varying": True},
+            {"kind": "notch", "mode": "freq_sampling"},
+        ]
+
+    # --- block rendering -----------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1 if self.time_varying else 0
+
+    def state_specs(self):
+        return biquad_state_specs(self, 1)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        return biquad_init_state(self, 1, batch, input_channels[0], hop, like)
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        new: Dict[str, Tensor] = {}
+        if self.time_varying:
+            p = tv_controls(params, state, new, n_samples // n_frames)  # (B, 1, M) each
+            x, new["audio"] = push_samples(state["audio"], x)
+        else:
+            p = params  # (B, 1) each
+        fc, q = p["cutoff_hz"], p["q"]
+        gain = p["gain_db"] if self.has_gain else torch.zeros_like(fc)
+        y = biquad_cascade_step(x, [self.kind], [fc], [q], [gain], state, new, self.time_varying,
+                                self.mode, self.fir_taps, self.sample_rate)
+        return y, new
 
     def param_specs(self):
         tv = self.time_varying
@@ -140,7 +309,7 @@ class Biquad(Processor):
         }
 
     def forward(self, x: Tensor, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor | None = None) -> Tensor:
-        check_audio(x, "Biquad")
+        _check_audio("Biquad", x)
         params = {"cutoff_hz": cutoff_hz, "q": q}
         if self.kind in _GAIN_KINDS:
             params["gain_db"] = gain_db

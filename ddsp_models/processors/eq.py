@@ -1,17 +1,34 @@
-"""Equalisers: parametric (low shelf, N peaks, high shelf) and graphic (fixed bands)."""
+"""Equalisers: parametric (low shelf, N peaks, high shelf) and graphic (fixed bands).
+
+Both stream (``step``) through :func:`~ddsp_models.processors.biquad.biquad_cascade_step`,
+the block path of :class:`~ddsp_models.processors.biquad.Biquad` for a cascade: static bands
+carry each section's direct-form-I histories (latency 0), ``mode="freq_sampling"`` the last
+``n_fft - 1`` inputs of its FIR (latency 0; equal to its own offline output), time-varying
+bands the last control frame, one frame of input and each section's two SVF states
+(latency 1 frame).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
 
 from ..core.filter_design import biquad_coefficients
-from ..core.iir import sosfilt
+from ..core.iir import DEFAULT_N_FFT, sosfilt
 from ..core.scaling import LogSigmoidRange, SigmoidRange
-from .base import Param, Processor
-from .biquad import check_audio, max_filter_hz, per_sample
+from .base import Param, Processor, check_audio
+from .biquad import (
+    biquad_cascade_step,
+    biquad_init_state,
+    biquad_state_specs,
+    max_filter_hz,
+    per_sample,
+    tv_controls,
+)
+from .blocks import push_samples
 from .svf import rbj_svf
 
 __all__ = ["ParametricEQ", "GraphicEQ", "graphic_eq_centres"]
@@ -71,6 +88,50 @@ class ParametricEQ(Processor):
         self.time_varying = bool(time_varying)
         self.mode = mode
         self.n_fft = n_fft
+        self.fir_taps = int(n_fft or DEFAULT_N_FFT)  # FIR length of mode="freq_sampling"
+        self.shelf_q = _SHELF_Q
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"time_varying": True}, {"n_peaks": 1, "mode": "freq_sampling", "n_fft": 1024}]
+
+    # --- block rendering -----------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1 if self.time_varying else 0
+
+    def state_specs(self):
+        return biquad_state_specs(self, self.n_peaks + 2)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        return biquad_init_state(self, self.n_peaks + 2, batch, input_channels[0], hop, like)
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        new: Dict[str, Tensor] = {}
+        if self.time_varying:  # (B, F, M) per sample
+            p = tv_controls(params, state, new, n_samples // n_frames)
+            x, new["audio"] = push_samples(state["audio"], x)
+        else:  # (B, F)
+            p = params
+        shelf_q = torch.full([], self.shelf_q, dtype=x.dtype, device=x.device)
+        kinds: List[str] = ["lowshelf"]
+        fcs: List[Tensor] = [p["low_shelf_hz"][:, 0:1]]
+        qs: List[Tensor] = [shelf_q]
+        gains: List[Tensor] = [p["low_shelf_gain_db"][:, 0:1]]
+        for i in range(self.n_peaks):
+            kinds.append("peaking")
+            fcs.append(p["peak_hz"][:, i:i + 1])
+            qs.append(p["peak_q"][:, i:i + 1])
+            gains.append(p["peak_gain_db"][:, i:i + 1])
+        kinds.append("highshelf")
+        fcs.append(p["high_shelf_hz"][:, 0:1])
+        qs.append(shelf_q)
+        gains.append(p["high_shelf_gain_db"][:, 0:1])
+        y = biquad_cascade_step(x, kinds, fcs, qs, gains, state, new, self.time_varying,
+                                self.mode, self.fir_taps, self.sample_rate)
+        return y, new
 
     def param_specs(self):
         tv, top = self.time_varying, max_filter_hz(self.sample_rate)
@@ -118,7 +179,7 @@ class ParametricEQ(Processor):
         return _sos([b for b, _ in bands], [a for _, a in bands])
 
     def forward(self, x: Tensor, **params: Tensor) -> Tensor:
-        check_audio(x, "ParametricEQ")
+        check_audio("ParametricEQ", x)
         self.check_params(params)
         if self.time_varying:  # TPT state-variable bands: bounded under fast modulation
             p = {k: per_sample(v, x.shape[-1]).to(x.dtype) for k, v in params.items()}
@@ -172,10 +233,50 @@ class GraphicEQ(Processor):
         self.time_varying = bool(time_varying)
         self.mode = mode
         self.n_fft = n_fft
+        self.fir_taps = int(n_fft or DEFAULT_N_FFT)  # FIR length of mode="freq_sampling"
 
     @property
     def n_bands(self) -> int:
         return len(self.centres_hz)
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"time_varying": True, "bands_per_octave": 2, "min_hz": 1000.0},
+                {"mode": "freq_sampling", "n_fft": 512, "min_hz": 500.0}]
+
+    # --- block rendering -----------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1 if self.time_varying else 0
+
+    def state_specs(self):
+        return biquad_state_specs(self, len(self.centres_hz))
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        return biquad_init_state(self, len(self.centres_hz), batch, input_channels[0], hop, like)
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        new: Dict[str, Tensor] = {}
+        if self.time_varying:  # (B, n_bands, M) per sample
+            g = tv_controls(params, state, new, n_samples // n_frames)["gains_db"]
+            x, new["audio"] = push_samples(state["audio"], x)
+        else:  # (B, n_bands)
+            g = params["gains_db"]
+        q = torch.full([], self.q, dtype=x.dtype, device=x.device)
+        kinds: List[str] = []
+        fcs: List[Tensor] = []
+        qs: List[Tensor] = []
+        gains: List[Tensor] = []
+        for i, fc in enumerate(self.centres_hz):
+            kinds.append("peaking")
+            fcs.append(torch.full([], fc, dtype=x.dtype, device=x.device))
+            qs.append(q)
+            gains.append(g[:, i:i + 1])
+        y = biquad_cascade_step(x, kinds, fcs, qs, gains, state, new, self.time_varying,
+                                self.mode, self.fir_taps, self.sample_rate)
+        return y, new
 
     def param_specs(self):
         return (
@@ -195,7 +296,7 @@ class GraphicEQ(Processor):
         }
 
     def forward(self, x: Tensor, gains_db: Tensor) -> Tensor:
-        check_audio(x, "GraphicEQ")
+        check_audio("GraphicEQ", x)
         self.check_params({"gains_db": gains_db})
         g = per_sample(gains_db, x.shape[-1]).to(x.dtype)
         if self.time_varying:  # TPT state-variable bands: bounded under fast modulation
