@@ -1,8 +1,15 @@
-"""Allpass cascades (plain, warped, stretched) and an LFO-modulated phaser with feedback."""
+"""Allpass cascades (plain, warped, stretched) and an LFO-modulated phaser with feedback.
+
+Block rendering: every allpass cell runs as a normalised lattice in state-space form (a
+stretched cell keeps ``stretch`` delayed copies of each lattice state), carried from block to
+block by :func:`~ddsp_models.processors.svf.state_space_block`; the phaser also carries its
+sample position, from which its LFO phase is computed in float64 as in ``forward``.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
@@ -10,11 +17,18 @@ from torch import Tensor
 from ..core.filter_design import allpass_coefficient, first_order_allpass, second_order_allpass
 from ..core.iir import lfilter
 from ..core.scaling import LogSigmoidRange, SigmoidRange
-from .base import Param, Processor
-from .biquad import check_audio, filter_coefficients, max_filter_hz, per_sample
-from .svf import run_state_space
+from .base import Param, Processor, State, check_audio
+from .blocks import control_block, push_samples
+from .svf import (
+    _max_filter_hz,
+    _per_sample,
+    run_state_space,
+    state_space_basis,
+    state_space_block,
+    state_space_from_basis,
+)
 
-__all__ = ["AllPassCascade", "Phaser", "lattice_allpass"]
+__all__ = ["AllPassCascade", "Phaser", "lattice_allpass", "lattice_system", "phaser_step"]
 
 
 class AllPassCascade(Processor):
@@ -62,7 +76,7 @@ class AllPassCascade(Processor):
         self.n_stages, self.order, self.warped, self.stretch = int(n_stages), int(order), bool(warped), int(stretch)
         self.time_varying = bool(time_varying)
         self.min_hz = float(min_hz)
-        self.max_hz = float(max_hz) if max_hz is not None else max_filter_hz(sample_rate)
+        self.max_hz = float(max_hz) if max_hz is not None else _max_filter_hz(sample_rate)
         self.max_radius, self.max_warp = float(max_radius), float(max_warp)
 
     def param_specs(self):
@@ -94,11 +108,97 @@ class AllPassCascade(Processor):
             "max_warp": self.max_warp,
         }
 
+    @classmethod
+    def examples(cls):
+        return [
+            {"n_stages": 2},
+            {"n_stages": 2, "order": 2, "time_varying": True},
+            {"n_stages": 2, "order": 1, "warped": True, "stretch": 3, "time_varying": True},
+            {"n_stages": 2, "order": 2, "warped": True, "stretch": 2},
+        ]
+
+    # --- block rendering -------------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1 if self.time_varying else 0
+
+    def _param_names(self) -> List[str]:
+        names = ["break_hz"] if self.order == 1 else ["centre_hz", "radius"]
+        if self.warped:
+            names.append("warp")
+        return names
+
+    def state_specs(self):
+        n = self.order * self.stretch
+        states = [State("filter", f"(B, C, n_stages, {n}) lattice states of every stage "
+                                  "(order x stretch delayed copies)")]
+        if self.time_varying:
+            states += [State(name, f"(B, 1, {self.n_stages}): the last frame of {name}")
+                       for name in self._param_names()]
+            states.append(State("audio", "(B, C, hop) input samples not yet output"))
+        return tuple(states)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        kw = dict(dtype=like.dtype, device=like.device)
+        c = input_channels[0]
+        state = {"filter": torch.zeros(batch, c, self.n_stages, self.order * self.stretch, **kw)}
+        if self.time_varying:
+            # finite start values: they only shape the frame before the start (zero input)
+            for name in self._param_names():
+                fill = self.min_hz if name.endswith("_hz") else 0.0
+                state[name] = torch.full((batch, 1, self.n_stages), fill, **kw)
+            state["audio"] = torch.zeros(batch, c, hop, **kw)
+        return state
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        hop = n_samples // n_frames
+        x = inputs[0]
+        new: Dict[str, Tensor] = {}
+        ctrl: Dict[str, Tensor] = {}  # (B, n_stages, M | 1)
+        for name, value in params.items():
+            if self.time_varying:
+                ctrl[name], new[name] = control_block(value, state[name], hop)
+            else:
+                ctrl[name] = value[:, :, None]
+            ctrl[name] = ctrl[name].to(x.dtype)
+        if self.time_varying:
+            x, new["audio"] = push_samples(state["audio"], x)
+        limit = _unit_limit(x.dtype)
+        y = x
+        filt = state["filter"]
+        out_states: List[Tensor] = []
+        for i in range(self.n_stages):
+            if self.order == 1:
+                c = _allpass_c(ctrl["break_hz"][:, i:i + 1], self.sample_rate)
+                if self.warped:
+                    w = ctrl["warp"][:, i:i + 1]
+                    c = (w + c) / (1 + c * w)  # warped first order: again first order
+                k1 = c.clamp(-limit, limit)
+                k2 = k1
+            else:
+                r = ctrl["radius"][:, i:i + 1]
+                theta = (2 * math.pi / self.sample_rate) * ctrl["centre_hz"][:, i:i + 1]
+                d = -2 * r * torch.cos(theta)
+                c = r * r
+                if self.warped:  # z^-1 -> (w + z^-1) / (1 + w z^-1), as filter_design._warp
+                    w = ctrl["warp"][:, i:i + 1]
+                    ww, w2 = w * w, w + w
+                    a0 = 1 + d * w + c * ww
+                    d, c = (w2 + d * (ww + 1) + c * w2) / a0, (ww + d * w + c) / a0
+                k2 = c.clamp(-limit, limit)
+                k1 = (d / (1 + k2)).clamp(-limit, limit)
+            a, b, cc, dd = lattice_system(k1, k2, self.order, self.stretch)
+            y, s_i = state_space_block(a, b, cc, dd, y, filt[:, :, i])
+            out_states.append(s_i)
+        new["filter"] = torch.stack(out_states, dim=2)
+        return y, new
+
     def forward(self, x: Tensor, **params: Tensor) -> Tensor:
-        check_audio(x, "AllPassCascade")
+        check_audio("AllPassCascade", x)
         self.check_params(params)
         n = x.shape[-1]
-        full = {k: per_sample(v, n).to(x.dtype) for k, v in params.items()}  # (B, 1, L|1, S)
+        full = {k: _per_sample(v, n).to(x.dtype) for k, v in params.items()}  # (B, 1, L|1, S)
         y = x
         for i in range(self.n_stages):
             warp = full["warp"][..., i] if self.warped else None
@@ -116,27 +216,70 @@ class AllPassCascade(Processor):
                     y = _stretched(lattice_allpass, y, a, self.stretch)
                     continue
                 b, a = second_order_allpass(full["radius"][..., i], theta, warp=warp, stretch=self.stretch)
-            b, a = filter_coefficients(b, a)
+            if b.shape[-2] == 1:  # static (B, 1, 1, K) -> time-invariant (B, 1, K) for lfilter
+                b, a = b[..., 0, :], a[..., 0, :]
             y = lfilter(y, b, a)
         return y
 
 
-def _lattice_step_1(states, x, k1):
+def _lattice_step_1(states: List[Tensor], x: Tensor, k1: Tensor) -> Tuple[Tensor, List[Tensor]]:
     """One sample of the normalised lattice for a first-order allpass."""
-    (s0,) = states
+    s0 = states[0]
     c1 = torch.sqrt(1 - k1 * k1)
     return k1 * x + c1 * s0, [c1 * x - k1 * s0]
 
 
-def _lattice_step(states, x, k1, k2):
+def _lattice_step(states: List[Tensor], x: Tensor, k1: Tensor, k2: Tensor
+                  ) -> Tuple[Tensor, List[Tensor]]:
     """One sample of the normalised (rotation) lattice for a second-order allpass."""
-    s0, s1 = states
+    s0, s1 = states[0], states[1]
     c1 = torch.sqrt(1 - k1 * k1)
     c2 = torch.sqrt(1 - k2 * k2)
     f1 = c2 * x - k2 * s1
     y = k2 * x + c2 * s1
     f0 = c1 * f1 - k1 * s0
     return y, [f0, k1 * f1 + c1 * s0]
+
+
+def _unit_limit(dtype: torch.dtype) -> float:
+    """``1 - eps`` of ``dtype`` (``torch.finfo`` is not scriptable): the bound on reflection
+    coefficients."""
+    if dtype == torch.float64:
+        return 1.0 - 2.220446049250313e-16
+    if dtype == torch.float16:
+        return 1.0 - 0.0009765625
+    if dtype == torch.bfloat16:
+        return 1.0 - 0.0078125
+    return 1.0 - 1.1920928955078125e-07
+
+
+def _stretched_lattice_step(states: List[Tensor], x: Tensor, k1: Tensor, k2: Tensor,
+                            order: int, stretch: int) -> Tuple[Tensor, List[Tensor]]:
+    """One sample of a lattice allpass of ``order`` 1 or 2 whose unit delays are ``stretch``
+    delays: ``states[j * stretch + r]`` is lattice state ``j`` delayed by ``r`` more samples
+    (``r = stretch - 1`` is the one the lattice reads; ``k2`` is unused for order 1)."""
+    old = [states[j * stretch + stretch - 1] for j in range(order)]
+    if order == 1:
+        y, fresh = _lattice_step_1(old, x, k1)
+    else:
+        y, fresh = _lattice_step(old, x, k1, k2)
+    new: List[Tensor] = []
+    for j in range(order):
+        new.append(fresh[j])
+        for r in range(stretch - 1):
+            new.append(states[j * stretch + r])
+    return y, new
+
+
+def lattice_system(k1: Tensor, k2: Tensor, order: int, stretch: int
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per-sample state-space matrices (``order * stretch`` states) of the normalised lattice
+    allpass with reflection coefficients ``k1`` (and ``k2`` for order 2), each ``(...)``, and
+    every unit delay stretched to ``stretch`` samples. TorchScript-compatible."""
+    n = order * stretch
+    states, probe = state_space_basis(n, k1)
+    y, new = _stretched_lattice_step(states, probe, k1[..., None], k2[..., None], order, stretch)
+    return state_space_from_basis(y, new, n)
 
 
 def lattice_allpass(x: Tensor, a: Tensor) -> Tensor:
@@ -153,7 +296,7 @@ def lattice_allpass(x: Tensor, a: Tensor) -> Tensor:
     Args:
         x: ``(..., L)``; a: ``(..., L, 2 or 3)`` per-sample coefficients (broadcast against x).
     """
-    limit = 1 - torch.finfo(a.dtype).eps
+    limit = _unit_limit(a.dtype)
     if a.shape[-1] == 2:
         return run_state_space(_lattice_step_1, 1, x, (a[..., 1].clamp(-limit, limit),))
     if a.shape[-1] != 3:
@@ -180,22 +323,42 @@ def _stretched(filt, x: Tensor, a: Tensor, stretch: int) -> Tensor:
     return y[..., :length]
 
 
-def _phaser_step(n_stages: int):
+def phaser_step(states: List[Tensor], x: Tensor, c: Tensor, feedback: Tensor
+                ) -> Tuple[Tensor, List[Tensor]]:
     """Per-sample phaser update: feedback of the previous wet sample into a cascade of
-    first-order allpass stages, each a normalised lattice (one state, lossless)."""
+    ``len(states) - 1`` first-order allpass stages, each a normalised lattice (one state,
+    lossless); ``states[-1]`` holds the previous wet output. Returns ``(wet, new_states)``."""
+    n_stages = len(states) - 1
+    u = x + feedback * states[-1]
+    rot = torch.sqrt(1 - c * c)
+    new: List[Tensor] = []
+    for i in range(n_stages):
+        s = states[i]
+        y = c * u + rot * s
+        new.append(rot * u - c * s)
+        u = y
+    new.append(u)
+    return u, new
 
-    def step(states, x, c, feedback):
-        u = x + feedback * states[-1]  # states[-1] holds the previous wet output
-        rot = torch.sqrt(1 - c * c)
-        new = []
-        for s in states[:n_stages]:
-            y = c * u + rot * s
-            new.append(rot * u - c * s)
-            u = y
-        new.append(u)
-        return u, new
 
-    return step
+def _phaser_step(n_stages: int):
+    """:func:`phaser_step` (for ``n_stages + 1`` states)."""
+    return phaser_step
+
+
+def phaser_system(c: Tensor, feedback: Tensor, n_stages: int
+                  ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per-sample state-space matrices (``n_stages + 1`` states) of :func:`phaser_step` for
+    stage coefficients ``c`` and ``feedback`` (both ``(...)``). TorchScript-compatible."""
+    states, probe = state_space_basis(n_stages + 1, c)
+    y, new = phaser_step(states, probe, c[..., None], feedback[..., None])
+    return state_space_from_basis(y, new, n_stages + 1)
+
+
+def _allpass_c(break_hz: Tensor, sample_rate: float) -> Tensor:
+    """:func:`~ddsp_models.core.filter_design.allpass_coefficient` (same arithmetic), scriptable."""
+    t = torch.tan(math.pi * break_hz / sample_rate)
+    return (t - 1) / (t + 1)
 
 
 class Phaser(Processor):
@@ -235,7 +398,7 @@ class Phaser(Processor):
         self.n_stages = int(n_stages)
         self.max_octaves = float(max_octaves)
         self.min_centre_hz = float(min_centre_hz)
-        self.max_centre_hz = min(float(max_centre_hz), max_filter_hz(sample_rate))
+        self.max_centre_hz = min(float(max_centre_hz), _max_filter_hz(sample_rate))
         if not 0 < self.min_centre_hz < self.max_centre_hz:
             raise ValueError("need 0 < min_centre_hz < max_centre_hz < 0.45 * sample_rate")
         self.max_rate_hz = float(max_rate_hz)
@@ -265,17 +428,30 @@ class Phaser(Processor):
             "lfo_phase": self.lfo_phase,
         }
 
-    def break_frequencies(self, rate_hz: Tensor, depth: Tensor, centre_hz: Tensor, n_samples: int) -> Tensor:
-        """Stage break frequency per sample ``(B, L)`` in Hz (the LFO sweep)."""
-        t = torch.arange(n_samples, dtype=torch.float64, device=rate_hz.device) / self.sample_rate
+    @classmethod
+    def examples(cls):
+        return [{}, {"n_stages": 2, "lfo_phase": 1.0, "max_octaves": 3.0}]
+
+    def break_frequencies(self, rate_hz: Tensor, depth: Tensor, centre_hz: Tensor, n_samples: int,
+                          start: int = 0) -> Tensor:
+        """Stage break frequency per sample ``(B, L)`` in Hz (the LFO sweep), for samples
+        ``start .. start + n_samples - 1``."""
+        position = torch.full((), start, dtype=torch.int64, device=rate_hz.device)
+        return self._break_hz(rate_hz, depth, centre_hz, position, n_samples)
+
+    def _break_hz(self, rate_hz: Tensor, depth: Tensor, centre_hz: Tensor, position: Tensor,
+                  n_samples: int) -> Tensor:
+        # the LFO phase is rate * t wrapped in float64, t from the absolute sample index
+        n = torch.arange(n_samples, dtype=torch.float64, device=rate_hz.device)
+        t = (n + position.to(torch.float64)) / self.sample_rate
         cycles = torch.remainder(rate_hz.double() * t, 1.0)  # float64 phase, wrapped
         lfo = torch.sin(2 * math.pi * cycles + self.lfo_phase).to(rate_hz.dtype)
         f = centre_hz * torch.exp2(self.max_octaves * depth * lfo)
-        return f.clamp(5.0, max_filter_hz(self.sample_rate))
+        return f.clamp(5.0, _max_filter_hz(self.sample_rate))
 
     def forward(self, x: Tensor, rate_hz: Tensor, depth: Tensor, centre_hz: Tensor,
                 feedback: Tensor, mix: Tensor) -> Tensor:
-        check_audio(x, "Phaser")
+        check_audio("Phaser", x)
         self.check_params(dict(rate_hz=rate_hz, depth=depth, centre_hz=centre_hz, feedback=feedback, mix=mix))
         f = self.break_frequencies(rate_hz, depth, centre_hz, x.shape[-1]).to(x.dtype)
         c = allpass_coefficient(f, self.sample_rate)[:, None, :]  # (B, 1, L)
@@ -283,3 +459,33 @@ class Phaser(Processor):
         wet = run_state_space(_phaser_step(self.n_stages), self.n_stages + 1, x, (c, fb))
         m = mix.to(x.dtype)[:, :, None]
         return (1 - m) * x + m * wet
+
+    # --- block rendering (all parameters static: no look-ahead) ----------------------
+    def state_specs(self):
+        return (
+            State("filter", f"(B, C, n_stages + 1) lattice states of the stages, then the "
+                            "previous wet sample (the feedback)"),
+            State("position", "() int64: samples rendered so far (the LFO's time, float64 phase)"),
+        )
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        return {
+            "filter": torch.zeros(batch, input_channels[0], self.n_stages + 1, dtype=like.dtype,
+                                  device=like.device),
+            "position": torch.zeros((), dtype=torch.int64, device=like.device),
+        }
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        x = inputs[0]
+        length = x.shape[-1]
+        f = self._break_hz(params["rate_hz"], params["depth"], params["centre_hz"],
+                           state["position"], length).to(x.dtype)
+        c = _allpass_c(f, self.sample_rate)[:, None, :]  # (B, 1, M)
+        fb = params["feedback"].to(x.dtype)[:, :, None]  # (B, 1, 1)
+        a, b, cc, d = phaser_system(c, fb, self.n_stages)
+        wet, filt = state_space_block(a, b, cc, d, x, state["filter"])
+        m = params["mix"].to(x.dtype)[:, :, None]
+        new: Dict[str, Tensor] = {"filter": filt, "position": state["position"] + length}
+        return (1 - m) * x + m * wet, new

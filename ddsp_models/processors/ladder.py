@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import math
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
 
 from ..core.scaling import LogSigmoidRange, SigmoidRange
-from .base import Param, Processor
-from .biquad import check_audio, max_filter_hz, per_sample
-from .svf import run_state_space
+from .base import Param, Processor, State, check_audio
+from .blocks import control_block, push_samples
+from .svf import (
+    _max_filter_hz,
+    _per_sample,
+    run_state_space,
+    state_space_basis,
+    state_space_block,
+    state_space_from_basis,
+)
 
-__all__ = ["LadderFilter", "ladder_step"]
+__all__ = ["LadderFilter", "ladder_step", "ladder_system"]
 
 
-def ladder_step(states, x, g, k):
+def ladder_step(states: List[Tensor], x: Tensor, g: Tensor, k: Tensor
+                ) -> Tuple[Tensor, List[Tensor]]:
     """One sample of the linear TPT ladder (Zavalishin, "The Art of VA Filter Design", ch. 5).
 
     Each stage is the TPT one-pole ``y = G x + s / (1 + g)``, ``G = g / (1 + g)``,
@@ -29,13 +38,23 @@ def ladder_step(states, x, g, k):
     sigma = big_g**3 * contrib[0] + big_g**2 * contrib[1] + big_g * contrib[2] + contrib[3]
     y4 = (big_g**4 * x + sigma) / (1 + k * big_g**4)
     inp = x - k * y4
-    new = []
+    new: List[Tensor] = []
     for s in states:
         v = (inp - s) * big_g
         out = v + s
         new.append(out + v)
         inp = out
     return inp, new
+
+
+def ladder_system(g: Tensor, k: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per-sample state-space matrices ``(a (..., 4, 4), b, c (..., 4), d)`` of
+    :func:`ladder_step` with ``g = tan(pi fc / fs)`` and feedback ``k`` (both ``(...)``), read
+    off the update exactly as :func:`~ddsp_models.processors.svf.run_state_space` does.
+    TorchScript-compatible."""
+    states, probe = state_space_basis(4, g)
+    y, new = ladder_step(states, probe, g[..., None], k[..., None])
+    return state_space_from_basis(y, new, 4)
 
 
 class LadderFilter(Processor):
@@ -51,6 +70,9 @@ class LadderFilter(Processor):
         sample_rate: Hz. time_varying: ``(B, T, 1)`` parameters (default) or ``(B, 1)``.
         min_hz, max_hz: cutoff range. max_resonance: upper bound of the resonance scaling
             (< 1 keeps every pole strictly inside the unit circle).
+
+    Block rendering carries the four stage states; time-varying controls are interpolated
+    towards the next frame (latency one frame), static ones need no look-ahead (latency 0).
     """
 
     n_inputs = 1
@@ -68,7 +90,7 @@ class LadderFilter(Processor):
         self.sample_rate = float(sample_rate)
         self.time_varying = bool(time_varying)
         self.min_hz = float(min_hz)
-        self.max_hz = float(max_hz) if max_hz is not None else max_filter_hz(sample_rate)
+        self.max_hz = float(max_hz) if max_hz is not None else _max_filter_hz(sample_rate)
         if not 0 < self.min_hz < self.max_hz < self.sample_rate / 2:
             raise ValueError(
                 f"need 0 < min_hz < max_hz < sample_rate / 2, got {self.min_hz}, {self.max_hz}"
@@ -77,6 +99,10 @@ class LadderFilter(Processor):
             raise ValueError(f"max_resonance must be in (0, 1) for stability, got {max_resonance}")
         self.max_resonance = float(max_resonance)
         self.compensate = bool(compensate)
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"time_varying": False, "compensate": False}]
 
     def param_specs(self):
         tv = self.time_varying
@@ -98,10 +124,52 @@ class LadderFilter(Processor):
         }
 
     def forward(self, x: Tensor, cutoff_hz: Tensor, resonance: Tensor) -> Tensor:
-        check_audio(x, "LadderFilter")
+        check_audio("LadderFilter", x)
         self.check_params({"cutoff_hz": cutoff_hz, "resonance": resonance})
         n = x.shape[-1]
-        g = torch.tan(math.pi * per_sample(cutoff_hz, n)[..., 0].to(x.dtype) / self.sample_rate)
-        k = 4.0 * per_sample(resonance, n)[..., 0].to(x.dtype)
+        g = torch.tan(math.pi * _per_sample(cutoff_hz, n)[..., 0].to(x.dtype) / self.sample_rate)
+        k = 4.0 * _per_sample(resonance, n)[..., 0].to(x.dtype)
         y = run_state_space(ladder_step, 4, x, (g, k))
         return y * (1 + k) if self.compensate else y
+
+    # --- block rendering -------------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1 if self.time_varying else 0
+
+    def state_specs(self):
+        states = [State("filter", "(B, C, 4) states of the four TPT one-pole stages")]
+        if self.time_varying:
+            states += [
+                State("cutoff_hz", "(B, 1, 1) Hz: the last frame of cutoff_hz (min_hz at start)"),
+                State("resonance", "(B, 1, 1): the last frame of resonance"),
+                State("audio", "(B, C, hop) input samples not yet output"),
+            ]
+        return tuple(states)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        kw = dict(dtype=like.dtype, device=like.device)
+        c = input_channels[0]
+        state = {"filter": torch.zeros(batch, c, 4, **kw)}
+        if self.time_varying:
+            state["cutoff_hz"] = torch.full((batch, 1, 1), self.min_hz, **kw)
+            state["resonance"] = torch.zeros(batch, 1, 1, **kw)
+            state["audio"] = torch.zeros(batch, c, hop, **kw)
+        return state
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        hop = n_samples // n_frames
+        x = inputs[0]
+        new: Dict[str, Tensor] = {}
+        if self.time_varying:
+            fc, new["cutoff_hz"] = control_block(params["cutoff_hz"], state["cutoff_hz"], hop)
+            res, new["resonance"] = control_block(params["resonance"], state["resonance"], hop)
+            x, new["audio"] = push_samples(state["audio"], x)
+        else:
+            fc, res = params["cutoff_hz"][:, :, None], params["resonance"][:, :, None]
+        g = torch.tan(math.pi * fc.to(x.dtype) / self.sample_rate)
+        k = 4.0 * res.to(x.dtype)
+        a, b, c, d = ladder_system(g, k)
+        y, new["filter"] = state_space_block(a, b, c, d, x, state["filter"])
+        return (y * (1 + k) if self.compensate else y), new

@@ -8,27 +8,91 @@ the recursion with :func:`~ddsp_models.core.iir.linear_recurrence`, whose backwa
 exact adjoint. The ladder filter uses the same machinery. For the SVF itself the matrices are
 also written in closed form (:func:`rbj_svf`), which :class:`StateVariableFilter` and the
 time-varying :class:`~ddsp_models.processors.biquad.Biquad` run.
+
+Block rendering: the same per-sample matrices, built by TorchScript-compatible functions
+(:func:`state_space_basis`, :func:`state_space_from_basis`, :func:`rbj_svf_system`), are run
+from a carried state by :func:`~ddsp_models.core.iir.state_space_block` (the compiled
+:func:`linear_recurrence` in Python, a per-sample loop under TorchScript). The ladder,
+allpass and subtractive processors stream through the same functions.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core.iir import linear_recurrence
+from ..core.iir import linear_recurrence, state_space_block
 from ..core.scaling import LogSigmoidRange
-from ..core.shapes import broadcast_shapes
-from .base import Param, Processor
-from .biquad import check_audio, max_filter_hz, per_sample
+from ..core.upsample import upsample_linear
+from .base import Param, Processor, State, check_audio
+from .blocks import control_block, push_samples
 
-__all__ = ["StateVariableFilter", "run_state_space", "run_system", "svf_step", "rbj_svf"]
+__all__ = ["StateVariableFilter", "run_state_space", "run_system", "svf_step", "rbj_svf",
+           "rbj_svf_system", "rbj_svf_block", "state_space_basis", "state_space_from_basis",
+           "state_space_block"]
 
 #: step(states, x, *coefficients) -> (output, new_states); linear in (states, x).
-Step = Callable[..., tuple[Tensor, Sequence[Tensor]]]
+Step = Callable[..., Tuple[Tensor, Sequence[Tensor]]]
+
+
+def _per_sample(value: Tensor, n_samples: int) -> Tensor:
+    """A control as one value per sample, ``(B, T, F)`` -> ``(B, 1, L, F)`` (linear between
+    frame centres) or static ``(B, F)`` -> ``(B, 1, 1, F)`` (as ``biquad.per_sample``)."""
+    if value.dim() == 3:
+        return upsample_linear(value, n_samples)[:, None]
+    return value[:, None, None, :]
+
+
+def _max_filter_hz(sample_rate: float) -> float:
+    """Highest cutoff a filter's scaling allows: 0.45 * sample_rate (as
+    ``biquad.max_filter_hz``)."""
+    return 0.45 * sample_rate
+
+
+def state_space_basis(n: int, like: Tensor) -> Tuple[List[Tensor], Tensor]:
+    """The ``n + 1`` probes that read a linear per-sample update off itself.
+
+    Returns ``(states, x)``: ``states[j]`` ``(n + 1,)`` is ``e_j`` on the axis of probes
+    (probe ``n`` has zero states), ``x`` ``(n + 1,)`` is one only on probe ``n``. Evaluate the
+    update at them (coefficients with a trailing singleton axis) and hand the result to
+    :func:`state_space_from_basis`.
+    """
+    eye = torch.eye(n, dtype=like.dtype, device=like.device)
+    basis_s = torch.cat([eye, eye.new_zeros(1, n)])  # (n+1, n): columns e_0..e_{n-1}, then 0
+    basis_x = torch.cat([eye.new_zeros(n), eye.new_ones(1)])  # (n+1,): zero, then x = 1
+    return [basis_s[:, j] for j in range(n)], basis_x
+
+
+def broadcast_all(tensors: List[Tensor]) -> List[Tensor]:
+    """``torch.broadcast_tensors`` of a list, the same in Python and TorchScript (views)."""
+    shape: List[int] = []
+    for t in tensors:
+        dims = t.shape
+        if len(dims) > len(shape):
+            shape = [1] * (len(dims) - len(shape)) + shape
+        off = len(shape) - len(dims)
+        for i in range(len(dims)):
+            if shape[off + i] == 1:
+                shape[off + i] = dims[i]
+            elif dims[i] != 1 and dims[i] != shape[off + i]:
+                raise RuntimeError("shapes do not broadcast")
+    return [t.expand(shape) for t in tensors]
+
+
+def state_space_from_basis(y: Tensor, new: List[Tensor], n: int
+                           ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(a, b, c, d)`` of ``s[t] = a s[t-1] + b x[t]``, ``y[t] = c . s[t-1] + d x[t]`` from an
+    update evaluated at :func:`state_space_basis`: ``a (..., n, n)`` with ``a[i, j] = d s_i' /
+    d s_j``, ``b, c (..., n)``, ``d (...)``."""
+    both = broadcast_all([y] + new)
+    y, new = both[0], both[1:]
+    a = torch.stack([s[..., :n] for s in new], dim=-2)
+    b = torch.stack([s[..., n] for s in new], dim=-1)
+    return a, b, y[..., :n], y[..., n]
 
 
 def run_state_space(step: Step, n_states: int, x: Tensor, coefficients: Sequence[Tensor]) -> Tensor:
@@ -44,20 +108,12 @@ def run_state_space(step: Step, n_states: int, x: Tensor, coefficients: Sequence
     Returns:
         ``(B, C, L)`` output, zero initial state.
     """
-    n = n_states
-    eye = torch.eye(n, dtype=x.dtype, device=x.device)
     if x.dim() < 1:
         raise ValueError("x needs a time axis")
-    basis_s = torch.cat([eye, eye.new_zeros(1, n)])  # (n+1, n): columns e_0..e_{n-1}, then 0
-    basis_x = torch.cat([eye.new_zeros(n), eye.new_ones(1)])  # (n+1,): zero, then x = 1
+    states, probe = state_space_basis(n_states, x)
     coefs = [c[..., None] for c in coefficients]  # (..., L or 1, 1) against the n+1 basis axis
-    y, new = step([basis_s[:, j] for j in range(n)], basis_x, *coefs)
-    y = y.expand(*broadcast_shapes(y.shape, (n + 1,)))
-    new = [s.expand(*broadcast_shapes(s.shape, (n + 1,))) for s in new]
-    a = torch.stack([s[..., :n] for s in new], dim=-2)  # (..., L', n, n): a[i, j] = d s_i' / d s_j
-    b = torch.stack([s[..., n] for s in new], dim=-1)  # (..., L', n)
-    c, d = y[..., :n], y[..., n]  # (..., L', n), (..., L')
-    return run_system(a, b, c, d, x)
+    y, new = step(states, probe, *coefs)
+    return run_system(*state_space_from_basis(y, list(new), n_states), x)
 
 
 def run_system(a: Tensor, b: Tensor, c: Tensor, d: Tensor, x: Tensor) -> Tensor:
@@ -74,12 +130,13 @@ def run_system(a: Tensor, b: Tensor, c: Tensor, d: Tensor, x: Tensor) -> Tensor:
 _SVF_OUTPUTS = ("lowpass", "bandpass", "highpass", "notch", "allpass")
 
 
-def svf_step(states, x, g, k):
+def svf_step(states: List[Tensor], x: Tensor, g: Tensor, k: Tensor
+             ) -> Tuple[Tuple[Tensor, Tensor, Tensor], Tuple[Tensor, Tensor]]:
     """One TPT SVF sample (Zavalishin): ``g = tan(pi fc / fs)``, damping ``k = 1 / Q``.
 
     Returns ``((hp, bp, lp), (s1', s2'))``.
     """
-    s1, s2 = states
+    s1, s2 = states[0], states[1]
     hp = (x - (k + g) * s1 - s2) / (1 + k * g + g * g)
     v1 = g * hp
     bp = v1 + s1
@@ -88,7 +145,8 @@ def svf_step(states, x, g, k):
     return (hp, bp, lp), (bp + v1, lp + v2)
 
 
-def _svf_system(g: Tensor, k: Tensor, m0, m1, m2):
+def _svf_system(g: Tensor, k: Tensor, m0: Tensor, m1: Tensor, m2: Tensor
+                ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Closed-form per-sample matrices of the TPT SVF with output ``m0 x + m1 bp + m2 lp``.
 
     With ``h = 1 / (1 + g (g + k))`` and ``u = g h`` (from :func:`svf_step`):
@@ -105,19 +163,47 @@ def _svf_system(g: Tensor, k: Tensor, m0, m1, m2):
     return a, b, c, d
 
 
-def _rbj_mix(kind: str, k: Tensor, amp: Tensor):
+def _rbj_mix(kind: str, k: Tensor, amp: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """``(m0, m1, m2)`` of each RBJ response from the SVF outputs (x, bp, lp)."""
     one, zero = torch.ones_like(k), torch.zeros_like(k)
-    return {
-        "lowpass": (zero, zero, one),
-        "highpass": (one, -k, -one),
-        "bandpass": (zero, k, zero),
-        "notch": (one, -k, zero),
-        "allpass": (one, -2 * k, zero),
-        "peaking": (one, k * (amp * amp - 1), zero),
-        "lowshelf": (one, k * (amp - 1), amp * amp - 1),
-        "highshelf": (amp * amp, k * (1 - amp) * amp, 1 - amp * amp),
-    }[kind]
+    if kind == "lowpass":
+        return zero, zero, one
+    if kind == "highpass":
+        return one, -k, -one
+    if kind == "bandpass":
+        return zero, k, zero
+    if kind == "notch":
+        return one, -k, zero
+    if kind == "allpass":
+        return one, -2 * k, zero
+    if kind == "peaking":
+        return one, k * (amp * amp - 1), zero
+    if kind == "lowshelf":
+        return one, k * (amp - 1), amp * amp - 1
+    if kind == "highshelf":
+        return amp * amp, k * (1 - amp) * amp, 1 - amp * amp
+    raise ValueError("unknown RBJ response " + kind)
+
+
+def rbj_svf_system(kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor, sample_rate: float
+                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per-sample ``(a, b, c, d)`` (see :func:`state_space_from_basis`) of an RBJ response
+    realised by the TPT SVF; ``cutoff_hz`` (Hz), ``q``, ``gain_db`` (dB) broadcast to
+    ``(B, C, L)`` (or ``(B, C, 1)``). TorchScript-compatible: :func:`rbj_svf` runs it whole,
+    :func:`rbj_svf_block` block by block."""
+    amp = torch.pow(10.0, gain_db / 40)
+    g = torch.tan(math.pi * cutoff_hz / sample_rate)
+    k = 1.0 / q
+    if kind == "peaking":
+        k = k / amp
+    elif kind == "lowshelf":
+        g = g / torch.sqrt(amp)
+    elif kind == "highshelf":
+        g = g * torch.sqrt(amp)
+    both = broadcast_all([g, k, amp])
+    g, k, amp = both[0], both[1], both[2]
+    m0, m1, m2 = _rbj_mix(kind, k, amp)
+    return _svf_system(g, k, m0, m1, m2)
 
 
 def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor | float,
@@ -133,18 +219,17 @@ def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor 
     """
     gain_db = torch.as_tensor(gain_db, dtype=x.dtype, device=x.device)
     q = torch.as_tensor(q, dtype=x.dtype, device=x.device)
-    amp = torch.pow(10.0, gain_db / 40)
-    g = torch.tan(math.pi * cutoff_hz / sample_rate)
-    k = 1.0 / q
-    if kind == "peaking":
-        k = k / amp
-    elif kind == "lowshelf":
-        g = g / torch.sqrt(amp)
-    elif kind == "highshelf":
-        g = g * torch.sqrt(amp)
-    shape = broadcast_shapes(g.shape, k.shape, amp.shape)
-    g, k, amp = g.expand(shape), k.expand(shape), amp.expand(shape)
-    return run_system(*_svf_system(g, k, *_rbj_mix(kind, k, amp)), x)
+    return run_system(*rbj_svf_system(kind, cutoff_hz, q, gain_db, sample_rate), x)
+
+
+def rbj_svf_block(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor,
+                  sample_rate: float, s0: Tensor) -> Tuple[Tensor, Tensor]:
+    """One block of :func:`rbj_svf` from the carried integrator states ``s0`` ``(B, C, 2)``
+    (``ic1eq, ic2eq``; zeros for a fresh stream): ``(y (B, C, M), new state (B, C, 2))``.
+    ``cutoff_hz, q, gain_db`` are this block's per-sample values ``(B, 1|C, M|1)``.
+    TorchScript-compatible."""
+    a, b, c, d = rbj_svf_system(kind, cutoff_hz, q, gain_db, sample_rate)
+    return state_space_block(a, b, c, d, x, s0)
 
 
 class StateVariableFilter(Processor):
@@ -161,6 +246,10 @@ class StateVariableFilter(Processor):
         time_varying: ``(B, T, 1)`` parameters (default) or static ``(B, 1)``.
         min_hz, max_hz, min_q, max_q: scaling ranges; any raw value gives a stable filter
             (``0 < cutoff < Nyquist``, ``q > 0``).
+
+    Block rendering carries the two integrator states; time-varying controls are interpolated
+    towards the next frame (latency one frame, the input delayed to match), static ones need
+    no look-ahead (latency 0).
     """
 
     n_inputs = 1
@@ -182,12 +271,17 @@ class StateVariableFilter(Processor):
         self.output = output
         self.time_varying = bool(time_varying)
         self.min_hz = float(min_hz)
-        self.max_hz = float(max_hz) if max_hz is not None else max_filter_hz(sample_rate)
+        self.max_hz = float(max_hz) if max_hz is not None else _max_filter_hz(sample_rate)
         if not 0 < self.min_hz < self.max_hz < self.sample_rate / 2:
             raise ValueError(
                 f"need 0 < min_hz < max_hz < sample_rate / 2, got {self.min_hz}, {self.max_hz}"
             )
         self.min_q, self.max_q = float(min_q), float(max_q)
+
+    @classmethod
+    def examples(cls):
+        return [{}, {"output": "bandpass", "time_varying": False}, {"output": "highpass"},
+                {"output": "notch"}, {"output": "allpass", "time_varying": False}]
 
     def param_specs(self):
         tv = self.time_varying
@@ -210,10 +304,53 @@ class StateVariableFilter(Processor):
         }
 
     def forward(self, x: Tensor, cutoff_hz: Tensor, q: Tensor) -> Tensor:
-        check_audio(x, "StateVariableFilter")
+        check_audio("StateVariableFilter", x)
         self.check_params({"cutoff_hz": cutoff_hz, "q": q})
         n = x.shape[-1]
-        fc = per_sample(cutoff_hz, n)[..., 0].to(x.dtype)
+        fc = _per_sample(cutoff_hz, n)[..., 0].to(x.dtype)
         # Its five responses are RBJ responses with no gain: the same closed-form TPT system.
-        return rbj_svf(x, self.output, fc, per_sample(q, n)[..., 0].to(x.dtype), 0.0,
+        return rbj_svf(x, self.output, fc, _per_sample(q, n)[..., 0].to(x.dtype), 0.0,
                        self.sample_rate)
+
+    # --- block rendering -------------------------------------------------------------
+    def latency_frames(self, hop: int) -> int:
+        return 1 if self.time_varying else 0
+
+    def state_specs(self):
+        states = [State("filter", "(B, C, 2) integrator states ic1eq, ic2eq of the TPT SVF")]
+        if self.time_varying:
+            states += [
+                State("cutoff_hz", "(B, 1, 1) Hz: the last frame of cutoff_hz (min_hz at start)"),
+                State("q", "(B, 1, 1): the last frame of q (1 at start)"),
+                State("audio", "(B, C, hop) input samples not yet output"),
+            ]
+        return tuple(states)
+
+    def init_state(self, batch: int, input_channels: List[int], hop: int,
+                   like: Tensor) -> Dict[str, Tensor]:
+        kw = dict(dtype=like.dtype, device=like.device)
+        c = input_channels[0]
+        state = {"filter": torch.zeros(batch, c, 2, **kw)}
+        if self.time_varying:
+            # any finite values: they only shape the frame before the start, where input and
+            # state are zero (q = 0 would give k = 1 / q = inf and NaN)
+            state["cutoff_hz"] = torch.full((batch, 1, 1), self.min_hz, **kw)
+            state["q"] = torch.ones(batch, 1, 1, **kw)
+            state["audio"] = torch.zeros(batch, c, hop, **kw)
+        return state
+
+    def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
+             n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        hop = n_samples // n_frames
+        x = inputs[0]
+        new: Dict[str, Tensor] = {}
+        if self.time_varying:
+            fc, new["cutoff_hz"] = control_block(params["cutoff_hz"], state["cutoff_hz"], hop)
+            q, new["q"] = control_block(params["q"], state["q"], hop)
+            x, new["audio"] = push_samples(state["audio"], x)
+        else:
+            fc, q = params["cutoff_hz"][:, :, None], params["q"][:, :, None]
+        zero = torch.zeros(1, dtype=x.dtype, device=x.device)
+        y, new["filter"] = rbj_svf_block(x, self.output, fc.to(x.dtype), q.to(x.dtype), zero,
+                                         self.sample_rate, state["filter"])
+        return y, new
