@@ -451,6 +451,8 @@ def attack_release_block(
     """
     if torch.jit.is_scripting():
         y, _ = _forward_torch(x, attack, release, initial)
+    elif torch.compiler.is_compiling():  # torch.export (ONNX) cannot trace numba: the loop
+        y, _ = _forward_torch(x, attack, release, initial)
     else:
         y = _attack_release_rows(x, attack, release, initial)
     return y, y[:, -1]
