@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import DDSPError
 from .features.resample import resample
 
 __all__ = ["load_audio", "save_audio", "resample", "AudioFileError", "supported_extensions"]
 
 
-class AudioFileError(ValueError):
+class AudioFileError(DDSPError, ValueError):
     """A file exists but cannot be decoded as audio, or holds no usable samples."""
 
 

@@ -10,13 +10,24 @@ a model card ``README.md``; see ``checkpoints/README.md``). Names are looked up,
 
 Each folder of the search path holds one sub-folder per model. :func:`resolve_model` also
 accepts a path (a model folder or a Lightning ``.ckpt`` file) and returns it unchanged.
+
+:func:`load_model` is THE model loader: every command (``transfer``, ``evaluate``, ``export``)
+and :func:`ddsp_models.load_model` go through it. Every failure — an unknown name, a missing
+path, a folder that is not a model, an empty or corrupt file — raises a
+:class:`~ddsp_models.errors.DDSPError` whose one-line message names the problem and the fix.
+Lightning is imported only when a model is actually loaded.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+from .errors import DDSPError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .nn.autoencoder import Autoencoder
 
 __all__ = ["ENV_VAR", "UnknownModelError", "search_path", "available_models", "resolve_model",
            "load_model"]
@@ -27,8 +38,19 @@ CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 _MARKERS = ("model.safetensors", "config.yaml")
 
 
-class UnknownModelError(LookupError):
-    """No model of that name on the search path (the message lists the available ones)."""
+#: Files that are audio, not models (a common slip: ``--model voice.wav``).
+_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a", ".opus")
+
+
+class UnknownModelError(DDSPError, LookupError):
+    """No model of that name or path (the message lists the available ones)."""
+
+
+def _key(d: Path) -> str:
+    try:
+        return str(d.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: keep the entry, it simply holds nothing
+        return str(d.absolute())
 
 
 def search_path(extra: Sequence[str | os.PathLike] | None = None) -> list[Path]:
@@ -39,7 +61,7 @@ def search_path(extra: Sequence[str | os.PathLike] | None = None) -> list[Path]:
     dirs.append(CHECKPOINTS)
     seen, out = set(), []
     for d in dirs:
-        key = str(d.expanduser().resolve())
+        key = _key(d.expanduser())
         if key not in seen:
             seen.add(key)
             out.append(d.expanduser())
@@ -54,9 +76,11 @@ def available_models(extra: Sequence[str | os.PathLike] | None = None) -> dict[s
     """``{name: folder}`` of every model on the search path (the first of a name wins)."""
     found: dict[str, Path] = {}
     for root in search_path(extra):
-        if not root.is_dir():
+        try:
+            entries = sorted(root.iterdir()) if root.is_dir() else []
+        except OSError:  # unreadable or looping entry of $DDSP_MODELS_PATH: skip it
             continue
-        for d in sorted(root.iterdir()):
+        for d in entries:
             if d.name not in found and _is_model_dir(d):
                 found[d.name] = d
     return found
@@ -71,17 +95,28 @@ def resolve_model(name_or_path: str | os.PathLike,
             available names and where they were searched.
     """
     p = Path(name_or_path).expanduser()
-    if p.is_file() or _is_model_dir(p):
+    if p.is_file():
+        if p.suffix.lower() in _AUDIO_SUFFIXES:
+            raise UnknownModelError(
+                f"{str(p)!r} is an audio file, not a model: pass a shipped model name, a model "
+                "folder or a .ckpt (the audio to process is the INPUT argument)")
+        return p
+    if _is_model_dir(p):
         return p
     if p.is_dir():
+        lacks = [m for m in _MARKERS if not (p / m).is_file()]
         raise UnknownModelError(
-            f"{str(p)!r} is a folder but not a model: it needs {' and '.join(_MARKERS)} "
-            "(write one with Autoencoder.save_pretrained)")
+            f"{str(p)!r} is a folder but not a model: it lacks {' and '.join(lacks)} "
+            "(write one with Autoencoder.save_pretrained or 'ddsp train --export DIR')")
     name = str(name_or_path)
     models = available_models(extra)
     if name in models:
         return models[name]
     listed = ", ".join(sorted(models)) if models else "none"
+    if os.sep in name or "/" in name or p.suffix in (".ckpt", ".safetensors", ".pt"):
+        raise UnknownModelError(
+            f"no model file or folder at {name!r}: check the path, or pass a shipped model "
+            f"name (available: {listed})")
     where = ", ".join(str(d) for d in search_path(extra))
     raise UnknownModelError(
         f"unknown model {name!r}: not a file or model folder, and no model of that name in "
@@ -90,8 +125,24 @@ def resolve_model(name_or_path: str | os.PathLike,
 
 
 def load_model(name_or_path: str | os.PathLike, map_location: str = "cpu",
-               extra: Sequence[str | os.PathLike] | None = None):
-    """An :class:`~ddsp_models.nn.Autoencoder` (eval mode) from a shipped name or a path."""
-    from .nn.autoencoder import load_model as _load
+               extra: Sequence[str | os.PathLike] | None = None) -> "Autoencoder":
+    """An :class:`~ddsp_models.nn.Autoencoder` (eval mode) from a shipped name, a model folder
+    or a Lightning ``.ckpt`` file: the one loader every command uses.
 
-    return _load(resolve_model(name_or_path, extra), map_location=map_location)
+    Args:
+        name_or_path: a name on the search path (``"violin"``), a folder written by
+            :meth:`~ddsp_models.nn.Autoencoder.save_pretrained`, or a ``.ckpt``.
+        map_location: device of the returned model.
+        extra: folders searched for names before ``$DDSP_MODELS_PATH`` and ``checkpoints/``.
+
+    Raises:
+        UnknownModelError: no such name or path (the message lists the available names).
+        ModelLoadError: a file of the model is missing, empty or corrupt.
+        Both are :class:`~ddsp_models.errors.DDSPError`: one line naming the problem and fix.
+    """
+    path = resolve_model(name_or_path, extra)
+    from .nn.autoencoder import Autoencoder  # Lightning: only when a model is loaded
+
+    if path.is_dir():
+        return Autoencoder.from_pretrained(path, map_location=map_location)
+    return Autoencoder.from_checkpoint(path, map_location=map_location)

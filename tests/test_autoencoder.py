@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from ddsp_models.nn.autoencoder import Autoencoder, load_model
+from ddsp_models.nn.autoencoder import Autoencoder
+from ddsp_models.registry import load_model
 
 SR, FR, HOP = 8000, 100, 80
 GRAPH = {
@@ -136,7 +137,7 @@ def test_lr_schedule_is_ddsp_exponential_decay():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="multiple of frame_rate"):
+    with pytest.raises(ValueError, match="does not divide sample_rate"):
         Autoencoder(graph=GRAPH, sample_rate=8000, frame_rate=300)
     with pytest.raises(ValueError, match="derived from the graph"):
         Autoencoder(graph=GRAPH, sample_rate=SR, frame_rate=FR, decoder={"n_out": 3})

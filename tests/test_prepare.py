@@ -11,6 +11,7 @@ import torch
 from ddsp_models.data.prepare import PrepareConfig, prepare_dataset, slice_starts
 from ddsp_models.data.dataset import ShardDataset, load_manifest
 from ddsp_models.data.datamodule import ResumableSampler
+from ddsp_models.errors import DatasetError
 
 SR, FR = 16000, 250
 HOP = SR // FR
@@ -135,7 +136,7 @@ def test_all_files_bad_is_a_clear_error(tmp_path):
     d = tmp_path / "in"
     d.mkdir()
     sf.write(d / "s.wav", np.zeros(8000), 16000)
-    with pytest.raises(RuntimeError, match="s.wav: silent"):
+    with pytest.raises(DatasetError, match="s.wav: silent"):
         prepare_dataset(d, tmp_path / "o", PrepareConfig(**CFG), progress=False,
                         f0_fn=stub_f0, loudness_fn=stub_loudness, log=lambda m: None)
     with pytest.raises(FileNotFoundError, match="no audio files"):
@@ -143,7 +144,7 @@ def test_all_files_bad_is_a_clear_error(tmp_path):
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match="multiple of frame_rate"):
+    with pytest.raises(ValueError, match="does not divide sample_rate"):
         PrepareConfig(sample_rate=16000, frame_rate=300)
     with pytest.raises(ValueError, match="hop_seconds"):
         PrepareConfig(hop_seconds=0.001)

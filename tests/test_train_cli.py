@@ -12,7 +12,8 @@ import yaml
 
 from ddsp_models.cli.train import main as train_main
 from ddsp_models.data.prepare import PrepareConfig, prepare_dataset
-from ddsp_models.nn.autoencoder import Autoencoder, load_model
+from ddsp_models.nn.autoencoder import Autoencoder
+from ddsp_models.registry import load_model
 
 SR, FR, HOP = 8000, 100, 80
 REPO = Path(__file__).resolve().parents[1]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from ..errors import DatasetError, InvalidInputError
 
 
 def evaluate(model, data_dir: str | Path, f0_method: str | None = None, batch_size: int = 8,
@@ -25,9 +28,16 @@ def evaluate(model, data_dir: str | Path, f0_method: str | None = None, batch_si
     from ..metrics import f0_metrics, loudness_l1
     from ..nn.losses import MultiResolutionSpectralLoss
 
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
+    if max_examples is not None and max_examples < 1:
+        raise InvalidInputError(f"--max-examples must be >= 1 (or left out for all), got "
+                                f"{max_examples}")
     ds = ShardDataset(data_dir)
+    if len(ds) == 0:
+        raise DatasetError(f"{data_dir} holds no examples; prepare it again with 'ddsp prepare'")
     if ds.sample_rate != model.sample_rate or ds.frame_rate != model.frame_rate:
-        raise ValueError(
+        raise DatasetError(
             f"the data ({ds.sample_rate} Hz, {ds.frame_rate} frames/s) does not match the model "
             f"({model.sample_rate} Hz, {model.frame_rate} frames/s); prepare it with "
             f"--sample-rate {model.sample_rate} --frame-rate {model.frame_rate}")
@@ -78,8 +88,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="resynthesis metrics of a model on a prepared dataset",
                        description=(__doc__ or "").strip())
     p.add_argument("data_dir", metavar="DATA_DIR", help="a folder written by 'ddsp prepare'")
-    p.add_argument("--model", required=True,
-                   help="a Lightning checkpoint (.ckpt) or an exported model folder")
+    p.add_argument("--model", "-m", required=True, metavar="NAME_OR_PATH",
+                   help="a shipped model name (checkpoints/NAME or $DDSP_MODELS_PATH), an "
+                        "exported model folder or a Lightning .ckpt")
     p.add_argument("-o", "--output", help="also write the metrics to this JSON file")
     p.add_argument("--f0", choices=["crepe-full", "crepe-tiny", "yin"], default=None,
                    help="pitch tracker for the output (default: the one the data was prepared with)")
@@ -91,10 +102,26 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from ..registry import load_model
     from ..data.atomic import atomic_write_json
-    from ..nn.autoencoder import load_model
+    from ..data.dataset import load_manifest
+    from ..registry import resolve_model
 
-    model = load_model(args.model)
+    # cheap checks first: a wrong option, model name or data folder fails before any work
+    if args.batch_size < 1:
+        raise InvalidInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise InvalidInputError(f"--max-examples must be >= 1 (or left out for all), got "
+                                f"{args.max_examples}")
+    model_path = resolve_model(args.model)
+    load_manifest(args.data_dir)
+    if args.output:
+        out_dir = Path(args.output).resolve().parent
+        if not out_dir.is_dir():
+            raise FileNotFoundError(2, "no such folder for -o", str(out_dir))
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(13, "cannot write -o here (read-only folder)", str(out_dir))
+    model = load_model(model_path)
     metrics = evaluate(model, args.data_dir, args.f0, args.batch_size, args.max_examples,
                        args.confidence_threshold, progress=True)
     metrics["model"] = str(args.model)

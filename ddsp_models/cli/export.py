@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
 
 PROG = "ddsp export"
 
@@ -37,27 +37,26 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..export.streaming import UnsupportedGraphError
-    from ..registry import UnknownModelError, load_model
+    """User errors (unknown or corrupt model, missing output folder, a graph the format
+    cannot hold: all DDSPErrors) follow the CLI policy of :mod:`ddsp_models.cli`: one line,
+    status 2."""
+    from ..registry import load_model
 
-    try:
-        model = load_model(args.model)
-        if args.format == "torchscript":
-            from ..export.torchscript import export_torchscript, io_description
-            from ..export.streaming import StreamingSynth
+    out_dir = Path(args.output).resolve().parent
+    if not out_dir.is_dir():
+        raise FileNotFoundError(2, "no such folder for -o", str(out_dir))
+    model = load_model(args.model)
+    if args.format == "torchscript":
+        from ..export.streaming import StreamingSynth
+        from ..export.torchscript import export_torchscript, io_description
 
-            path = export_torchscript(model, args.output, streaming=args.streaming, seed=args.seed)
-            info = io_description(StreamingSynth(model, args.seed), args.streaming)
-        else:
-            from ..export.onnx import export_onnx
+        path = export_torchscript(model, args.output, streaming=args.streaming, seed=args.seed)
+        info = io_description(StreamingSynth(model, args.seed), args.streaming)
+    else:
+        from ..export.onnx import export_onnx
 
-            path, info = export_onnx(model, args.output, block_frames=args.block_frames,
-                                     seed=args.seed)
-    except (UnknownModelError, UnsupportedGraphError, FileNotFoundError, ValueError, KeyError,
-            ImportError, RuntimeError, OSError) as err:
-        msg = " ".join(str(err).split()) or type(err).__name__
-        print(f"{PROG}: error: {msg}", file=sys.stderr)
-        return 2
+        path, info = export_onnx(model, args.output, block_frames=args.block_frames,
+                                 seed=args.seed)
     print(f"wrote {path}")
     print(json.dumps(info, indent=1))
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..data.prepare import PrepareConfig, prepare_dataset
+from ..errors import InvalidInputError
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -37,11 +39,19 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    """User errors (missing or empty folder, bad rates, no usable file) follow the CLI policy
+    of :mod:`ddsp_models.cli`: one line, status 2. Notes on skipped files are printed once the
+    dataset is written (a failed run's one line names them itself)."""
     cfg = PrepareConfig(
         sample_rate=args.sample_rate, frame_rate=args.frame_rate, f0_method=args.f0,
         viterbi=not args.no_viterbi, example_seconds=args.example_seconds,
         hop_seconds=args.hop_seconds, shard_size=args.shard_size, silence_db=args.silence_db,
     )
+    if args.workers < 0:
+        raise InvalidInputError(f"--workers must be >= 0, got {args.workers}")
+    notes: list[str] = []
     manifest = prepare_dataset(args.audio_dir, args.output, cfg, workers=args.workers,
-                               progress=not args.quiet)
+                               progress=not args.quiet, log=notes.append)
+    for note in notes:
+        print(f"ddsp prepare: {note}", file=sys.stderr)
     return 0 if manifest["n_examples"] else 1

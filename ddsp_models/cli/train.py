@@ -30,7 +30,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..data.atomic import atomic_write
 from ..data.datamodule import DDSPDataModule
-from ..nn.autoencoder import Autoencoder
+from ..errors import InvalidInputError, ModelLoadError
+from ..nn.autoencoder import Autoencoder, read_checkpoint
 
 __all__ = ["main", "AtomicCheckpointIO", "TrainCLI"]
 
@@ -46,7 +47,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         # Our checkpoints hold tensors, numbers, strings and dicts only: never unpickle code.
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        # A missing, empty or corrupt file is a ModelLoadError naming it (one line in the CLI).
+        return read_checkpoint(path, map_location=map_location or "cpu")
 
 
 class TrainCLI(LightningCLI):
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     cli = _make_cli(argv)
     trainer, cfg = cli.trainer, cli.config
     if trainer._accelerator_connector.use_distributed_sampler:
-        raise ValueError("ddsp train needs trainer.use_distributed_sampler=false: the data module "
+        raise InvalidInputError("ddsp train needs trainer.use_distributed_sampler=false: the data module "
                          "splits every global batch between ranks itself")
     ckpt_dir = Path(trainer.default_root_dir) / "checkpoints"
     for cb in trainer.checkpoint_callbacks:
@@ -101,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"no {last} yet: starting a new run", file=sys.stderr)
             ckpt_path = None
-    elif ckpt_path and not os.path.exists(ckpt_path):
-        raise FileNotFoundError(f"--ckpt_path {ckpt_path} does not exist")
+    elif ckpt_path:
+        if not os.path.isfile(ckpt_path):
+            raise ModelLoadError(f"--ckpt_path {ckpt_path}: no such checkpoint file; pass "
+                                 "'last' (resume the run in trainer.default_root_dir) or the "
+                                 "path of a .ckpt written by 'ddsp train'")
+        if "state_dict" not in read_checkpoint(Path(ckpt_path)):  # empty/corrupt: one line
+            raise ModelLoadError(f"--ckpt_path {ckpt_path} holds no 'state_dict': it is not a "
+                                 "checkpoint written by 'ddsp train'")
     trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
     export = cfg.get("export")
     if export and trainer.is_global_zero:

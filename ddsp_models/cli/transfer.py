@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from ..errors import InvalidInputError, one_line
 
 PROG = "ddsp transfer"
 
@@ -51,39 +54,56 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
-
-
 def _targets(inputs: list[str], output: str, plot: str | None):
     out = Path(output)
     if len(inputs) == 1 and not (out.is_dir() or output.endswith(("/", "\\"))):
         return [(Path(inputs[0]), out, Path(plot) if plot else None)]
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{len(inputs)} inputs need -o to be a folder, but {output} is a file")
+        raise InvalidInputError(f"{len(inputs)} inputs need -o to be a folder, but {output} is "
+                                "a file; pass a folder (ending in /)")
     stems = [Path(i).stem for i in inputs]
     dup = {s for s in stems if stems.count(s) > 1}
     if dup:
-        raise ValueError(f"inputs share the name(s) {sorted(dup)}; their outputs would collide "
-                         "in the output folder; rename or transfer them separately")
+        raise InvalidInputError(f"inputs share the name(s) {sorted(dup)}; their outputs would "
+                                "collide in the output folder; rename or transfer them "
+                                "separately")
     pdir = Path(plot) if plot else None
     return [(Path(i), out / (Path(i).stem + ".wav"),
              pdir / (Path(i).stem + ".png") if pdir else None) for i in inputs]
 
 
-def run(args) -> int:
-    from ..audio_io import AudioFileError, load_audio, save_audio
-    from ..registry import UnknownModelError, load_model
-    from ..transfer.core import SilentInputWarning, transfer_with_features
+def _check_inputs(inputs: list[str]) -> None:
+    """Every INPUT exists and is a file, before any work (the first problem is the error)."""
+    for i in inputs:
+        p = Path(i)
+        if not p.exists():
+            raise FileNotFoundError(2, "no such audio file", i)
+        if p.is_dir():
+            raise IsADirectoryError(21, "is a folder, not an audio file", i)
 
-    try:
-        targets = _targets(args.inputs, args.output, args.plot)
-        if args.chunk_seconds <= 0:
-            raise ValueError(f"--chunk-seconds must be positive, got {args.chunk_seconds}")
-        model = load_model(args.model)
-    except (UnknownModelError, FileNotFoundError, ValueError, KeyError, OSError) as err:
-        print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)
-        return 2
+
+def run(args) -> int:
+    """Errors follow the CLI policy (:mod:`ddsp_models.cli`): a user error before any work
+    (missing input, bad option, unknown or corrupt model) ends the command with status 2. With
+    several INPUTs, one that fails later (e.g. it cannot be decoded) is reported on one line
+    and the others are still transferred; the status is then 2."""
+    from ..audio_io import load_audio, save_audio
+    from ..errors import DDSPError
+    from ..registry import load_model, resolve_model
+    from ..transfer.core import SilentInputWarning, transfer_with_features
+    from . import USER_ERRORS, error_message, report_error
+
+    if not (math.isfinite(args.chunk_seconds) and args.chunk_seconds > 0):
+        raise InvalidInputError(f"--chunk-seconds must be a positive number of seconds, got "
+                                f"{args.chunk_seconds}")
+    for opt, value in (("--pitch-shift", args.pitch_shift),
+                       ("--loudness-shift", args.loudness_shift)):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{opt} must be a finite number, got {value}")
+    model_path = resolve_model(args.model)  # cheap: a wrong name is reported first
+    _check_inputs(args.inputs)
+    targets = _targets(args.inputs, args.output, args.plot)
+    model = load_model(model_path)
     failed = 0
     for src, dst, png in targets:
         t0 = time.perf_counter()
@@ -100,7 +120,7 @@ def run(args) -> int:
                     print(f"{PROG}: note: {src} is silent (peak below -80 dBFS); writing "
                           f"silence to {dst}", file=sys.stderr)
                 else:
-                    print(f"{PROG}: warning: {src}: {_one_line(w.message)}", file=sys.stderr)
+                    print(f"{PROG}: warning: {src}: {one_line(w.message)}", file=sys.stderr)
             peak = float(res.audio.abs().max())
             scale = peak > 1.0 and dst.suffix.lower() != ".wav"  # .wav is written as float
             y = res.audio / peak * 0.99 if scale else res.audio
@@ -112,12 +132,17 @@ def run(args) -> int:
                 f0_in = res.features.f0_hz if res.features is not None else None
                 plot_transfer(png, mono, res.audio, sr, f0_in, res.f0_hz, res.frame_rate,
                               title=src.name)
-        except (FileNotFoundError, AudioFileError, ValueError, OSError, ImportError) as err:
-            print(f"{PROG}: error: {src}: {_one_line(err)}", file=sys.stderr)
+        except (*USER_ERRORS, ValueError, OSError, ImportError) as err:
+            # ValueError/OSError/ImportError: problems of this input not (yet) DDSPErrors
+            if len(targets) == 1:  # the policy in ddsp_models.cli.main: one line, status 2
+                if isinstance(err, USER_ERRORS) and str(src) in str(err):
+                    raise
+                raise DDSPError(f"{src}: {error_message(err)}") from err
+            report_error(PROG, err, what=None if str(src) in str(err) else str(src))
             failed += 1
             continue
         extra = f", octave shift {res.octaves:+d}" if res.octaves else ""
         if scale:
             extra += f", normalised (peak was {peak:.2f})"
         print(f"{src} -> {dst} ({time.perf_counter() - t0:.1f} s{extra})")
-    return 1 if failed else 0
+    return 2 if failed else 0

@@ -133,3 +133,48 @@ def upsample_with_windows(x: Tensor, n_samples: int) -> Tensor:
     y = F.conv_transpose1d(frames, kernel, stride=hop)  # (b*k, 1, (t+3)*hop)
     y = y[:, 0, hop : hop + n_samples]  # sample n sits at output index n + hop
     return y.reshape(b, k, n_samples).permute(0, 2, 1)
+
+
+def frame_hop(sample_rate: float, frame_rate: float) -> int:
+    """THE hop rule: samples per control frame, ``sample_rate / frame_rate``, a whole number.
+
+    Every layer that turns a rate pair into a hop (features, data preparation, the
+    autoencoder, transfer, the CLI) calls this, so the rule and its error are the same
+    everywhere.
+
+    Args:
+        sample_rate: audio rate in Hz (positive, finite).
+        frame_rate: control rate in frames per second (positive, finite).
+
+    Returns:
+        ``hop`` in samples (``>= 1``).
+
+    Raises:
+        ddsp_models.errors.InvalidInputError (a ``ValueError``): a rate that is not a positive
+            finite number, or a ``frame_rate`` that does not divide ``sample_rate``; the
+            message names both numbers and lists nearby frame rates that divide it.
+    """
+    import math
+    import numbers
+
+    from ..errors import InvalidInputError
+
+    for name, value, unit in (("sample_rate", sample_rate, "Hz"),
+                              ("frame_rate", frame_rate, "frames/s")):
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value) or value <= 0):
+            raise InvalidInputError(f"{name} must be a positive number of {unit}, got {value!r}")
+    hop = sample_rate / frame_rate
+    if abs(hop - round(hop)) > 1e-9 * hop or round(hop) < 1:
+        hint = ""
+        if float(sample_rate).is_integer():
+            sr = int(sample_rate)
+            divs = [d for d in range(1, math.isqrt(sr) + 1) if sr % d == 0]
+            divs = sorted(set(divs + [sr // d for d in divs]))
+            good = sorted(sorted(divs, key=lambda d: abs(d - frame_rate))[:4])
+            hint = f" Frame rates that divide {sr} Hz near it: {good}."
+        raise InvalidInputError(
+            f"frame_rate={frame_rate:g} does not divide sample_rate={sample_rate:g}: the hop "
+            f"would be {hop:g} samples, not a whole number. Pick a frame rate that divides the "
+            f"sample rate, or resample the audio first.{hint}")
+    return int(round(hop))

@@ -16,7 +16,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Sampler, Subset
 
-from .dataset import ShardDataset
+from ..errors import InvalidInputError
+from .dataset import ShardDataset, load_manifest
 from .stats import load_stats
 
 __all__ = ["DDSPDataModule", "ResumableSampler"]
@@ -42,7 +43,7 @@ class ResumableSampler(Sampler[int]):
     def batches_per_epoch(self, world: int) -> int:
         nb = self.n // (self.batch_size * world)
         if nb < 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"the training set has {self.n} examples, fewer than one global batch "
                 f"({self.batch_size} x {world} ranks); lower data.batch_size or add data"
             )
@@ -82,8 +83,12 @@ class DDSPDataModule(pl.LightningDataModule):
     def __init__(self, path: str, batch_size: int = 16, num_workers: int = 0,
                  val_fraction: float = 0.05, val_max_examples: int = 64, seed: int = 0):
         super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"data.batch_size must be a whole number >= 1, got "
+                                    f"{batch_size!r}")
         if not 0 <= val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+            raise InvalidInputError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        load_manifest(path)  # not a prepared dataset: one clear error now, before the trainer
         self.path, self.batch_size, self.num_workers = str(path), batch_size, num_workers
         self.val_fraction, self.val_max_examples, self.seed = val_fraction, val_max_examples, seed
         self.dataset: ShardDataset | None = None

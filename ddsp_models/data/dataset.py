@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import DatasetError
 from .prepare import FORMAT, MANIFEST
 
 __all__ = ["ShardDataset", "load_manifest"]
@@ -23,10 +24,16 @@ def load_manifest(data_dir: str | Path) -> dict:
             f"{data_dir} holds no {MANIFEST}: it is not a prepared dataset (or its preparation was "
             f"interrupted); run 'ddsp prepare AUDIO_DIR -o {data_dir}'"
         )
-    with open(path) as f:
-        manifest = json.load(f)
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise DatasetError(f"{path} is not valid JSON ({err}); the dataset is damaged: run "
+                           f"'ddsp prepare AUDIO_DIR -o {data_dir}' again") from err
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{path} holds a {type(manifest).__name__}, not a manifest; run "
+                           f"'ddsp prepare AUDIO_DIR -o {data_dir}' again")
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+        raise DatasetError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
     return manifest
 
 
@@ -43,10 +50,15 @@ class ShardDataset(Dataset):
         self.data_dir = Path(data_dir)
         self.manifest = load_manifest(self.data_dir)
         parts: dict[str, list] = {}
-        for shard in self.manifest["shards"]:
-            t = load_file(str(self.data_dir / shard["file"]))
+        for shard in self.manifest.get("shards", []):
+            file = self.data_dir / shard["file"]
+            try:
+                t = load_file(str(file))
+            except Exception as err:  # SafetensorError, OSError: missing or truncated shard
+                raise DatasetError(f"cannot read shard {file} ({' '.join(str(err).split())}); "
+                                   f"the dataset is damaged: run 'ddsp prepare' again") from err
             if t["audio"].shape[0] != shard["n_examples"]:
-                raise ValueError(f"{shard['file']} holds {t['audio'].shape[0]} examples, the "
+                raise DatasetError(f"{shard['file']} holds {t['audio'].shape[0]} examples, the "
                                  f"manifest says {shard['n_examples']}; re-run 'ddsp prepare'")
             for k, v in t.items():
                 parts.setdefault(k, []).append(v)

@@ -23,13 +23,15 @@ import math
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from ..core.upsample import frame_hop
+from ..errors import DatasetError, InvalidInputError
 from .atomic import atomic_save_safetensors, atomic_write_json
 from .stats import compute_stats
 
@@ -58,24 +60,21 @@ class PrepareConfig:
     silence_db: float = -60.0
 
     def __post_init__(self):
-        if self.sample_rate % self.frame_rate:
-            raise ValueError(
-                f"sample_rate ({self.sample_rate}) must be a multiple of frame_rate "
-                f"({self.frame_rate}) so that hop = sample_rate / frame_rate is whole"
-            )
+        frame_hop(self.sample_rate, self.frame_rate)  # the one hop rule, its error
         for name in ("example_seconds", "hop_seconds"):
             n = getattr(self, name) * self.sample_rate
             if n <= 0 or abs(n - round(n)) > 1e-6 or round(n) % self.frame_hop:
-                raise ValueError(
+                raise InvalidInputError(
                     f"{name}={getattr(self, name)} must be a positive whole number of frames "
                     f"(multiple of {self.frame_hop / self.sample_rate} s)"
                 )
         if self.shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+            raise InvalidInputError(f"shard_size must be >= 1, got {self.shard_size}")
 
     @property
     def frame_hop(self) -> int:
-        return self.sample_rate // self.frame_rate
+        """Samples per frame (:func:`ddsp_models.core.upsample.frame_hop`)."""
+        return frame_hop(self.sample_rate, self.frame_rate)
 
     @property
     def n_samples(self) -> int:
@@ -301,9 +300,11 @@ def prepare_dataset(
                      "duration_s": res["n_file"] / cfg.sample_rate})
     writer.flush()
     if not kept:
-        raise RuntimeError(
+        raise DatasetError(
             f"no usable audio in {audio_dir}: all {len(files)} files were skipped "
-            f"({'; '.join(s['path'] + ': ' + s['reason'] for s in skipped)})"
+            f"({'; '.join(s['path'] + ': ' + s['reason'] for s in skipped[:3])}"
+            f"{f'; and {len(skipped) - 3} more' if len(skipped) > 3 else ''}); add readable, "
+            "non-silent recordings (or lower --silence-db)"
         )
     stats = compute_stats(tracks["f0_hz"], tracks["f0_confidence"], tracks["loudness_db"])
     atomic_write_json(out_dir / "stats.json", stats)

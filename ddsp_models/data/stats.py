@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import DatasetError
+
 __all__ = ["compute_stats", "load_stats", "QUANTILE_LEVELS"]
 
 #: Quantile levels stored for each feature: 0 %, 1 %, ..., 100 %.
@@ -74,5 +76,12 @@ def load_stats(path: str | Path) -> dict:
         path = path / "stats.json"
     if not path.is_file():
         raise FileNotFoundError(f"no dataset statistics at {path}; run 'ddsp prepare' to create them")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        stats = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise DatasetError(f"{path} is not valid JSON ({err}); run 'ddsp prepare' again to "
+                           "rewrite it") from err
+    if not isinstance(stats, dict):
+        raise DatasetError(f"{path} holds a {type(stats).__name__}, not dataset statistics; "
+                           "run 'ddsp prepare' again to rewrite it")
+    return stats

@@ -17,14 +17,11 @@ equals offline sample ``m - latency_samples``. :meth:`StreamingSynth.flush` retu
 ``latency_samples`` samples (the last frame's parameters held, as offline rendering holds
 them).
 
-Every graph streams, with two exceptions refused with a reason
-(:class:`UnsupportedGraphError`): a model with an MFCC encoder (its latent ``z`` comes from
-non-causal audio framing) and a graph with a *static* predicted parameter (the offline value is
-a mean over the whole signal; build that node with ``time_varying=True``). The module is
-TorchScript-compatible (``torch.jit.script(StreamingSynth(model))``).
+Every graph streams (static parameters are the model's learned constants), with one exception
+refused with a reason (:class:`UnsupportedGraphError`): a model with an MFCC encoder (its
+latent ``z`` comes from non-causal audio framing). The module is TorchScript-compatible
+(``torch.jit.script(StreamingSynth(model))``).
 """
-
-from __future__ import annotations
 
 import copy
 from typing import Dict, List, Tuple
@@ -49,12 +46,6 @@ def check_streamable(model) -> None:
             "models with an MFCC encoder (latent z from non-causal audio framing) cannot be "
             "rendered block by block; train without `encoder:` to stream or export it")
     layout = model.graph.parameter_layout()
-    for e in layout.predicted:
-        if not e.time_varying:
-            raise UnsupportedGraphError(
-                f"node {e.node!r} parameter {e.param!r} is static and predicted: its offline "
-                "value is a mean over the whole signal, which a stream cannot know; build the "
-                "node with time_varying=True to stream it")
     others = sorted(set(layout.externals) - {"f0_hz"})
     if others:
         raise UnsupportedGraphError(f"the graph needs external controls {others}; streaming "
@@ -79,6 +70,15 @@ class StreamingSynth(nn.Module):
     ``latency_frames``, ``latency_samples``, ``state_names``.
     """
 
+    # TorchScript reads attribute types from here (empty lists cannot be inferred)
+    param_node: List[str]
+    param_name: List[str]
+    param_offset: List[int]
+    param_size: List[int]
+    static_node: List[str]
+    static_name: List[str]
+    static_value: List[Tensor]
+
     def __init__(self, model, seed: int = 0, batch: int = 1, dtype: torch.dtype = torch.float32,
                  block_frames: int = 0):
         super().__init__()
@@ -95,13 +95,22 @@ class StreamingSynth(nn.Module):
         self.latency_frames = int(self.stream.latency_frames)
         self.latency_samples = self.latency_frames * self.hop
         layout = graph.parameter_layout()
-        predicted = list(layout.predicted)
-        self.scalings = nn.ModuleList([e.scaling.module() for e in predicted])
-        self.param_node: List[str] = [e.node for e in predicted]
-        self.param_name: List[str] = [e.param for e in predicted]
-        self.param_offset: List[int] = [int(e.offset) for e in predicted]
-        self.param_size: List[int] = [int(e.size) for e in predicted]
-        self.n_params = int(layout.n_params)
+        # time-varying parameters: decoder columns in layout order; static ones: the model's
+        # learned constants (see Autoencoder.params_from_raw)
+        varying = [e for e in layout.predicted if e.time_varying]
+        static = [e for e in layout.predicted if not e.time_varying]
+        self.scalings = nn.ModuleList([e.scaling.module() for e in varying])
+        self.param_node = [e.node for e in varying]
+        self.param_name = [e.param for e in varying]
+        self.param_size = [int(e.size) for e in varying]
+        self.param_offset = [int(sum(self.param_size[:i])) for i in range(len(varying))]
+        self.n_params = int(model.decoder.n_out)
+        with torch.no_grad():
+            values = model.params_from_raw(torch.zeros(1, 1, self.n_params, device=device))
+        self.static_node = [e.node for e in static]
+        self.static_name = [e.param for e in static]
+        self.static_value = [values[e.node][e.param].detach().to(dtype).expand(
+            self.batch, e.size).contiguous() for e in static]
         like = torch.zeros((), dtype=dtype, device=device)
         template = {"#hidden": self.decoder.init_hidden(self.batch, like),
                     "#last_raw": like.new_zeros(self.batch, 1, self.n_params),
@@ -135,6 +144,12 @@ class StreamingSynth(nn.Module):
                 empty: Dict[str, Tensor] = {}
                 out[node] = empty
             out[node][self.param_name[i]] = value
+        for i in range(len(self.static_node)):
+            node = self.static_node[i]
+            if node not in out:
+                empty2: Dict[str, Tensor] = {}
+                out[node] = empty2
+            out[node][self.static_name[i]] = self.static_value[i]
         return out
 
     @torch.jit.export

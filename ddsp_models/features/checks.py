@@ -7,13 +7,14 @@ return ``frames = samples // hop`` frames, frame ``t`` centred on sample ``t * h
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..core.upsample import frame_hop
+from ..errors import InvalidInputError
 
 __all__ = ["FeatureInput", "check_audio", "hop_from_rates"]
 
@@ -39,31 +40,8 @@ class FeatureInput:
         return x[0] if self.squeeze else x
 
 
-def _divisors_near(n: int, target: float, k: int = 4) -> list[int]:
-    divs = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
-    divs = sorted(set(divs + [n // d for d in divs]))
-    return sorted(divs, key=lambda d: abs(d - target))[:k]
-
-
-def hop_from_rates(sample_rate: float, frame_rate: float) -> int:
-    """``sample_rate / frame_rate`` as a whole number of samples, or a clear ``ValueError``."""
-    if not (isinstance(sample_rate, numbers.Real) and sample_rate > 0 and math.isfinite(sample_rate)):
-        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
-    if not (isinstance(frame_rate, numbers.Real) and frame_rate > 0 and math.isfinite(frame_rate)):
-        raise ValueError(f"frame_rate must be a positive number of frames/s, got {frame_rate!r}")
-    hop = sample_rate / frame_rate
-    if abs(hop - round(hop)) > 1e-9 * hop or round(hop) < 1:
-        hint = ""
-        if float(sample_rate).is_integer():
-            sample_rate = int(sample_rate)
-            good = _divisors_near(sample_rate, frame_rate)
-            hint = f" Frame rates that divide {sample_rate:g} Hz near it: {good}."
-        raise ValueError(
-            f"frame_rate={frame_rate:g} does not divide sample_rate={sample_rate:g}: the hop "
-            f"would be {hop:g} samples, not a whole number. Pick a frame rate that divides the "
-            f"sample rate, or resample the audio first.{hint}"
-        )
-    return int(round(hop))
+#: The one hop rule (:func:`ddsp_models.core.upsample.frame_hop`), under its old name.
+hop_from_rates = frame_hop
 
 
 def check_audio(
@@ -97,7 +75,7 @@ def check_audio(
     squeeze = audio.dim() == 1
     if audio.dim() == 3:
         if audio.shape[1] != 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{name} has shape {tuple(audio.shape)}: (batch, channels={audio.shape[1]}, samples). "
                 "Features need mono audio; mix down first with audio.mean(dim=1), or pass one "
                 "channel per batch item with audio.reshape(-1, audio.shape[-1])"
@@ -106,23 +84,23 @@ def check_audio(
     elif audio.dim() == 1:
         audio = audio[None]
     elif audio.dim() != 2:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} must be (samples,), (batch, samples) or (batch, 1, samples), got shape "
             f"{tuple(audio.shape)}"
         )
     if audio.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(audio.shape)}); pass at least one hop of samples")
+        raise InvalidInputError(f"{name} is empty (shape {tuple(audio.shape)}); pass at least one hop of samples")
     bad = ~torch.isfinite(audio)
     if bool(bad.any()):
         n_bad = int(bad.sum())
         first = int(bad.reshape(-1).nonzero()[0]) % audio.shape[-1]
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} has {n_bad} NaN or infinite samples (first at sample {first}); clean it first, "
             "e.g. torch.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)"
         )
     n = audio.shape[-1]
     if n < hop:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} has {n} samples, shorter than one frame (hop = {hop} samples at "
             f"{sample_rate:g} Hz / {frame_rate:g} frames/s); pad it or pass longer audio"
         )

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .checks import check_audio
 from .crepe import SILENT_STD, crepe_activations, decode_activations
 from .crepe_net import CREPE_SAMPLE_RATE
@@ -144,7 +145,7 @@ def compute_f0(
         Confidence is in ``[0, 1]``: CREPE's largest bin activation, or YIN's ``1 - d'``.
     """
     if method not in F0_METHODS:
-        raise ValueError(f"method must be one of {sorted(F0_METHODS)}, got {method!r}")
+        raise InvalidInputError(f"method must be one of {sorted(F0_METHODS)}, got {method!r}")
     inp = check_audio(audio, sample_rate, frame_rate)
     x = inp.audio
     threshold = F0_METHODS[method] if voicing_threshold is None else voicing_threshold

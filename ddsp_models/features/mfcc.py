@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .checks import check_audio
 from .loudness import _stft_power, default_n_fft
 
@@ -36,7 +37,7 @@ def mel_filterbank(
     """``(n_fft // 2 + 1, n_mels)`` triangular filters, equally spaced in mel, peak 1."""
     fmax = sample_rate / 2 if fmax is None else min(fmax, sample_rate / 2)
     if not 0 <= fmin < fmax:
-        raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={fmin}, fmax={fmax}")
+        raise InvalidInputError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={fmin}, fmax={fmax}")
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
     edges = mel_to_hz(
         torch.linspace(
@@ -87,7 +88,7 @@ def compute_mfcc(
         ``(batch, frames, n_mfcc)`` or ``(frames, n_mfcc)``; ``frames = samples // hop``.
     """
     if not 1 <= n_mfcc <= n_mels:
-        raise ValueError(f"need 1 <= n_mfcc <= n_mels, got n_mfcc={n_mfcc}, n_mels={n_mels}")
+        raise InvalidInputError(f"need 1 <= n_mfcc <= n_mels, got n_mfcc={n_mfcc}, n_mels={n_mels}")
     inp = check_audio(audio, sample_rate, frame_rate)
     x = inp.audio
     n_fft = default_n_fft(sample_rate, 0.064) if n_fft is None else int(n_fft)

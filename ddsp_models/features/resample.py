@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
+
 __all__ = ["resample", "resampled_length"]
 
 
@@ -39,11 +41,11 @@ def resample(audio: Tensor, orig_sr: float, new_sr: float, quality: str = "HQ") 
     if not audio.is_floating_point():
         raise TypeError(f"audio must be floating point, got {audio.dtype}; use audio.float()")
     if orig_sr <= 0 or new_sr <= 0:
-        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
+        raise InvalidInputError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
     if orig_sr == new_sr:
         return audio
     if audio.shape[-1] == 0:
-        raise ValueError("cannot resample empty audio")
+        raise InvalidInputError("cannot resample empty audio")
     lead = audio.shape[:-1]
     np_dtype = np.float64 if audio.dtype == torch.float64 else np.float32
     x = audio.detach().reshape(-1, audio.shape[-1]).to("cpu").numpy().astype(np_dtype, copy=False)

@@ -24,6 +24,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..errors import InvalidInputError
 from .framing import frame_centred
 
 __all__ = ["yin", "cmnd", "yin_lags", "parabolic_minimum"]
@@ -32,9 +33,9 @@ __all__ = ["yin", "cmnd", "yin_lags", "parabolic_minimum"]
 def yin_lags(sample_rate: float, fmin: float, fmax: float) -> tuple[int, int]:
     """``(tau_min, tau_max)`` in samples for the f0 search range ``[fmin, fmax]`` Hz."""
     if not 0 < fmin < fmax:
-        raise ValueError(f"need 0 < fmin < fmax, got fmin={fmin}, fmax={fmax}")
+        raise InvalidInputError(f"need 0 < fmin < fmax, got fmin={fmin}, fmax={fmax}")
     if fmax > sample_rate / 4:
-        raise ValueError(f"fmax={fmax} Hz is above sample_rate/4={sample_rate / 4} Hz; lower fmax")
+        raise InvalidInputError(f"fmax={fmax} Hz is above sample_rate/4={sample_rate / 4} Hz; lower fmax")
     return max(2, int(math.floor(sample_rate / fmax))), int(math.ceil(sample_rate / fmin))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .graph import IN, OUT
+from .types import IN, OUT
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import ProcessorGraph

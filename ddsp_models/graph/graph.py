@@ -11,53 +11,25 @@ learnable weights (reverb impulse responses, wavetables) train and save with the
 
 This module holds the structure and its validation; the flat parameter layout lives in
 :mod:`.layout`, type-batched rendering in :mod:`.schedule` and :mod:`.render`, drawing in
-:mod:`.draw` and (de)serialisation in :mod:`.serialise`.
+:mod:`.draw` and (de)serialisation in :mod:`.serialise`. The leaf types (``IN``, ``OUT``,
+:class:`Edge`, :class:`GraphError`, :func:`n_outputs`) live in :mod:`.types` and are re-exported
+here; those sibling modules import them from there and never import this module, whose methods
+import them (so the package has no import cycle).
 """
 
 from __future__ import annotations
 
 import heapq
 import keyword
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from torch import Tensor, nn
 
 from ..processors import Processor
+from .types import IN, OUT, Edge, GraphError, n_outputs
 
 __all__ = ["Edge", "GraphError", "ProcessorGraph", "IN", "OUT", "n_outputs"]
-
-IN = "in"
-OUT = "out"
-
-
-class GraphError(ValueError):
-    """An invalid graph or render call; the message names the offending node."""
-
-
-@dataclass(frozen=True)
-class Edge:
-    """Output ``outlet`` of node ``src`` feeds audio input ``inlet`` of node ``dst``."""
-
-    src: str
-    dst: str
-    inlet: int = 0
-    outlet: int = 0
-
-    def __str__(self) -> str:
-        s = self.src if self.outlet == 0 else f"{self.src}[{self.outlet}]"
-        d = self.dst if self.inlet == 0 else f"{self.dst}:{self.inlet}"
-        return f"{s} -> {d}"
-
-
-def n_outputs(processor: Processor) -> int:
-    """Number of audio outputs of a processor (``n_outputs`` class attribute, default 1).
-
-    A processor with ``n_outputs > 1`` returns a tuple of ``(batch, channels, samples)``
-    tensors from ``forward``; edges pick one with ``outlet``.
-    """
-    return int(getattr(processor, "n_outputs", 1))
 
 
 def _describe(name: str, processor: Processor | None) -> str:
@@ -410,7 +382,7 @@ class ProcessorGraph(nn.Module):
         """Inverse of :meth:`to_dict`; ``processors`` adds classes not in the registry."""
         from .serialise import graph_from_dict
 
-        return graph_from_dict(d, processors, cls)
+        return graph_from_dict(d, processors, cls=cls)
 
     def to_yaml(self, path: str | Path) -> Path:
         from .serialise import graph_to_yaml
@@ -421,7 +393,7 @@ class ProcessorGraph(nn.Module):
     def from_yaml(cls, path: str | Path, processors: Mapping[str, type] | None = None):
         from .serialise import graph_from_yaml
 
-        return graph_from_yaml(path, processors, cls)
+        return graph_from_yaml(path, processors, cls=cls)
 
     # ------------------------------------------------------------------ drawing
     def draw(self, path: str | Path, **kwargs) -> Path:

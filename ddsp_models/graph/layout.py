@@ -186,7 +186,7 @@ def build_layout(graph: "ProcessorGraph") -> ParameterLayout:
     Externals with the same name are shared by all nodes that declare them and must agree in
     size and time variation (else a ``ValueError`` names both nodes).
     """
-    from .graph import GraphError
+    from .types import GraphError
 
     entries: list[LayoutEntry] = []
     offset = 0

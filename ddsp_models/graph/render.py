@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from .graph import IN, OUT, GraphError, n_outputs
+from .types import IN, OUT, GraphError, n_outputs
 from .schedule import batch_classes, sequential_schedule, type_batched_schedule
 
 if TYPE_CHECKING:  # pragma: no cover

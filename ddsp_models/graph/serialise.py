@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import yaml
 
 from ..processors import load_processor_class
+from .types import GraphError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import ProcessorGraph
@@ -69,8 +70,6 @@ def _node_inlet(s: str, what: str) -> tuple[str, int]:
 
 def parse_edge(e: Any) -> dict[str, Any]:
     """One edge in any accepted form → ``{"src", "dst", "inlet", "outlet"}``."""
-    from .graph import GraphError
-
     if isinstance(e, str):
         if "->" not in e:
             raise GraphError(f"edge {e!r} must look like 'src -> dst' or 'src -> dst:inlet'")
@@ -95,23 +94,26 @@ def parse_edge(e: Any) -> dict[str, Any]:
 def graph_from_dict(
     d: Mapping[str, Any],
     processors: Mapping[str, type] | None = None,
-    cls: type | None = None,
+    *,
+    cls: type,
 ) -> "ProcessorGraph":
-    """Build a graph from :func:`graph_to_dict` output (or the short forms it accepts)."""
-    from .graph import GraphError, ProcessorGraph
+    """Build a ``cls`` graph from :func:`graph_to_dict` output (or the short forms it accepts).
 
-    cls = cls or ProcessorGraph
+    Called as ``ProcessorGraph.from_dict(d)``; ``cls`` is the graph class to build (this module
+    does not import it: the graph package has no import cycle).
+    """
     if isinstance(d, Mapping) and "preset" in d:
-        from .presets import PRESETS
+        from .preset_specs import PRESET_SPECS
 
         kwargs = dict(d)
         name = kwargs.pop("preset")
-        if name not in PRESETS:
-            raise GraphError(f"unknown graph preset {name!r}; known: {sorted(PRESETS)}")
+        if name not in PRESET_SPECS:
+            raise GraphError(f"unknown graph preset {name!r}; known: {sorted(PRESET_SPECS)}")
         try:
-            return PRESETS[name](**kwargs)
+            spec = PRESET_SPECS[name](**kwargs)
         except TypeError as err:
             raise GraphError(f"graph preset {name!r}: {err}") from err
+        return graph_from_dict(spec, processors, cls=cls)
     if not isinstance(d, Mapping) or "nodes" not in d:
         raise GraphError(
             "a graph dict needs 'nodes' ({name: {type: ..., **config}}) and 'edges'; got "
@@ -149,10 +151,10 @@ def graph_to_yaml(graph: "ProcessorGraph", path: str | Path) -> Path:
 
 
 def graph_from_yaml(
-    path: str | Path, processors: Mapping[str, type] | None = None, cls: type | None = None
+    path: str | Path, processors: Mapping[str, type] | None = None, *, cls: type
 ) -> "ProcessorGraph":
     """Read a graph from YAML: the whole file, or its ``graph:`` entry (a recipe)."""
     d = yaml.safe_load(Path(path).read_text())
     if isinstance(d, Mapping) and "nodes" not in d and "graph" in d:
         d = d["graph"]
-    return graph_from_dict(d, processors, cls)
+    return graph_from_dict(d, processors, cls=cls)

@@ -8,7 +8,7 @@ _N = "ddsp_models.nn."
 __getattr__, __dir__ = lazy_exports(__name__, {
     "RnnFcDecoder": _N + "decoder",
     "Autoencoder": _N + "autoencoder",
-    "load_model": _N + "autoencoder",
+    "load_model": "ddsp_models.registry",  # the one loader (names, folders, .ckpt)
     "MultiResolutionSpectralLoss": _N + "losses",
     "MfccEncoder": _N + "encoders",
 })

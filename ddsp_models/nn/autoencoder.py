@@ -8,7 +8,11 @@ audio and the example; Adam with DDSP's step-wise exponential decay
 
 Saving: Lightning checkpoints (``.ckpt``), or an exported folder with
 :meth:`Autoencoder.save_pretrained` (``model.safetensors`` + ``config.yaml`` + ``stats.json``).
-Both load without unpickling code: :func:`load_model`.
+Both load without unpickling code: :meth:`Autoencoder.from_pretrained`,
+:meth:`Autoencoder.from_checkpoint`; :func:`ddsp_models.load_model` (in
+:mod:`ddsp_models.registry`) also resolves shipped names and picks the right one. A missing,
+incomplete or corrupt file raises :class:`~ddsp_models.errors.ModelLoadError` naming the file
+and the fix.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import yaml
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..core.upsample import frame_hop
+from ..errors import DDSPError, InvalidInputError, ModelLoadError, one_line
 from .decoder import RnnFcDecoder
 from .losses import MultiResolutionSpectralLoss
 
-__all__ = ["Autoencoder", "load_model", "load_state_dict_file"]
+__all__ = ["Autoencoder", "load_state_dict_file", "read_checkpoint"]
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.yaml"
@@ -40,21 +46,62 @@ def default_graph(sample_rate: int = 16000) -> dict:
     return presets.ddsp_default(sample_rate=sample_rate).to_dict()
 
 
+_REFIT = ("write the folder again with Autoencoder.save_pretrained (or 'ddsp train --export "
+          "DIR'), or download the model again")
+
+
+def _short(err: BaseException, limit: int = 160) -> str:
+    msg = one_line(err)
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as err:  # SafetensorError, OSError, ...: a truncated or foreign file
+        raise ModelLoadError(
+            f"{path} is not a readable safetensors file ({_short(err)}); {_REFIT}") from err
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A Lightning checkpoint read with ``torch.load(weights_only=True)``: nothing unpickled.
+
+    Raises:
+        ModelLoadError: the file is empty, corrupt or not a dict (the message names it).
+    """
+    path = Path(path)
+    fix = "pass a .ckpt written by 'ddsp train', a model folder or a shipped model name"
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"{path} is empty (0 bytes): the checkpoint was not written "
+                             f"completely; {fix}")
+    try:
+        ckpt = torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as err:  # UnpicklingError, EOFError, RuntimeError (zip), ...
+        raise ModelLoadError(f"{path} is not a readable checkpoint ({_short(err)}); {fix}") from err
+    if not isinstance(ckpt, dict):
+        raise ModelLoadError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict; {fix}")
+    return ckpt
+
+
 def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     """Weights from an exported folder / ``.safetensors`` file, or a Lightning ``.ckpt``.
 
     ``.ckpt`` files are read with ``torch.load(weights_only=True)``: no code is unpickled.
+
+    Raises:
+        ModelLoadError: the file is missing, empty or corrupt.
     """
     path = Path(path)
     if path.is_dir():
         path = path / WEIGHTS
-    if not path.exists():
-        raise FileNotFoundError(f"no model weights at {path}")
+    if not path.is_file():
+        raise ModelLoadError(f"no model weights at {path}: pass a model folder (holding "
+                             f"{WEIGHTS}) or a Lightning .ckpt")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        return _read_safetensors(path)
+    ckpt = read_checkpoint(path)
     return ckpt["state_dict"] if "state_dict" in ckpt else ckpt
 
 
@@ -65,7 +112,8 @@ class Autoencoder(pl.LightningModule):
         graph: the synth graph as a dict (``{"nodes": ..., "edges": ...}``); ``None`` gives
             :func:`ddsp_models.graph.presets.ddsp_default`.
         sample_rate: audio rate (Hz); must match the data.
-        frame_rate: control rate (frames/s); ``hop = sample_rate // frame_rate``.
+        frame_rate: control rate (frames/s); ``hop = sample_rate / frame_rate`` must be whole
+            (:func:`~ddsp_models.core.upsample.frame_hop`).
         decoder: keyword arguments of :class:`RnnFcDecoder` (``n_out`` and ``z_dims`` are set
             here: ``n_out`` from the graph's parameter layout).
         encoder: keyword arguments of :class:`ddsp_models.nn.encoders.MfccEncoder` (which must
@@ -104,9 +152,7 @@ class Autoencoder(pl.LightningModule):
         super().__init__()
         from ..graph import ProcessorGraph
 
-        if sample_rate % frame_rate:
-            raise ValueError(f"sample_rate ({sample_rate}) must be a multiple of frame_rate "
-                             f"({frame_rate})")
+        hop = frame_hop(sample_rate, frame_rate)
         graph = copy.deepcopy(graph) if graph is not None else default_graph(sample_rate)
         self.save_hyperparameters({
             "graph": graph, "sample_rate": sample_rate, "frame_rate": frame_rate,
@@ -118,7 +164,7 @@ class Autoencoder(pl.LightningModule):
             "n_log_examples": n_log_examples,
         })
         self.sample_rate, self.frame_rate = int(sample_rate), int(frame_rate)
-        self.hop = self.sample_rate // self.frame_rate
+        self.hop = hop
         self.graph = ProcessorGraph.from_dict(graph)
         layout = self.graph.parameter_layout()
         unsupported = set(layout.externals) - {"f0_hz"}
@@ -138,14 +184,24 @@ class Autoencoder(pl.LightningModule):
         for k in ("n_out", "z_dims"):
             if k in dec:
                 raise ValueError(f"decoder.{k} is derived from the graph/encoder; remove it")
-        self.decoder = RnnFcDecoder(n_out=layout.n_params, z_dims=z_dims, **dec)
+        # Time-varying parameters are predicted per frame by the decoder; static ones (constant
+        # over time) are learned constants of the model: a per-example static value would be a
+        # mean over the whole clip, which no live stream can know.
+        tv_cols = [c for e in layout.predicted if e.time_varying
+                   for c in range(e.offset, e.offset + e.size)]
+        self.register_buffer("_tv_columns", torch.tensor(tv_cols, dtype=torch.long),
+                             persistent=False)
+        self.static_params = nn.ParameterDict({
+            static_key(e.node, e.param): nn.Parameter(torch.zeros(e.size))
+            for e in layout.predicted if not e.time_varying})
+        self.decoder = RnnFcDecoder(n_out=max(len(tv_cols), 1), z_dims=z_dims, **dec)
         self.loss_fn = MultiResolutionSpectralLoss(
             **{"sample_rate": sample_rate, "frame_rate": frame_rate, **dict(loss or {})})
         self.dataset_stats: dict | None = None
         if init_from:
             missing, unexpected = self.load_state_dict(load_state_dict_file(init_from), strict=False)
             if unexpected or missing:
-                raise ValueError(f"init_from={init_from} does not fit this model: missing "
+                raise ModelLoadError(f"init_from={init_from} does not fit this model: missing "
                                  f"{missing[:5]}, unexpected {unexpected[:5]}")
         self._apply_freeze(self.hparams.freeze)
 
@@ -172,7 +228,20 @@ class Autoencoder(pl.LightningModule):
         raw = self.decoder(f0_hz, loudness_db, z)
         # Under mixed precision (``--trainer.precision bf16-mixed``) only the decoder runs in
         # bfloat16; the synths, effects and loss always get float32 (see _dsp_precision).
-        return self.graph.split_params(raw.to(f0_hz.dtype))
+        return self.params_from_raw(raw.to(f0_hz.dtype))
+
+    def params_from_raw(self, raw: Tensor) -> dict[str, dict[str, Tensor]]:
+        """Decoder outputs ``(B, T, n_out)`` (the time-varying columns of the graph's layout)
+        → ``{node: {param: physical value}}``, static parameters from :attr:`static_params`."""
+        layout = self.graph.parameter_layout()
+        full = raw.new_zeros(raw.shape[0], raw.shape[1], layout.n_params)
+        full[..., self._tv_columns] = raw[..., : self._tv_columns.numel()]
+        params = self.graph.split_params(full)
+        for e in layout.predicted:
+            if not e.time_varying:
+                value = e.scaling(self.static_params[static_key(e.node, e.param)].to(raw.dtype))
+                params[e.node][e.param] = value.expand(raw.shape[0], e.size)
+        return params
 
     def forward(self, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor | None = None) -> Tensor:
         params = self.controls(f0_hz, loudness_db, audio)
@@ -245,9 +314,11 @@ class Autoencoder(pl.LightningModule):
         if manifest:
             for key, mine in (("sample_rate", self.sample_rate), ("frame_rate", self.frame_rate)):
                 if int(manifest[key]) != mine:
-                    raise ValueError(
-                        f"the data has {key}={manifest[key]} but the model {key}={mine}; set "
-                        f"model.init_args.{key} or re-run 'ddsp prepare --{key.replace('_', '-')}'"
+                    raise InvalidInputError(
+                        f"the data has {key}={manifest[key]} but the model {key}={mine}; pass "
+                        f"--model.{key} {manifest[key]} (or set {key} under model: in the "
+                        f"recipe), or prepare the data again with 'ddsp prepare "
+                        f"--{key.replace('_', '-')} {mine}'"
                     )
         stats = getattr(dm, "stats", None) if dm is not None else None
         if stats:
@@ -288,16 +359,90 @@ class Autoencoder(pl.LightningModule):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "Autoencoder":
-        """Inverse of :meth:`save_pretrained` (safetensors weights; nothing unpickled)."""
+        """Inverse of :meth:`save_pretrained` (safetensors weights; nothing unpickled).
+
+        Raises:
+            ModelLoadError: a file is missing, empty or corrupt, or the weights do not fit the
+                config; the message names the file and the fix.
+        """
         d = Path(directory)
-        if not (d / CONFIG).is_file() or not (d / WEIGHTS).is_file():
-            raise FileNotFoundError(f"{d} is not an exported model: it needs {CONFIG} and {WEIGHTS}")
-        cfg = yaml.safe_load((d / CONFIG).read_text())
-        model = cls(**cfg["model"])
-        model.load_state_dict(load_state_dict_file(d / WEIGHTS))
+        missing = [f for f in (CONFIG, WEIGHTS) if not (d / f).is_file()]
+        if missing:
+            raise ModelLoadError(f"{d} is not a model folder: it lacks {' and '.join(missing)}; "
+                                 f"{_REFIT}")
+        cfg_path = d / CONFIG
+        try:
+            cfg = yaml.safe_load(cfg_path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ModelLoadError(f"{cfg_path} is not valid YAML ({_short(err)}); {_REFIT}") from err
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+            got = "an empty file" if cfg is None else (
+                f"keys {sorted(map(str, cfg))}" if isinstance(cfg, dict) else type(cfg).__name__)
+            raise ModelLoadError(f"{cfg_path} must hold a 'model:' mapping of hyper-parameters "
+                                 f"(as save_pretrained writes it), got {got}; {_REFIT}")
+        model = cls._build(cfg["model"], cfg_path)
+        model._load_weights(_read_safetensors(d / WEIGHTS), d / WEIGHTS)
         if (d / STATS).is_file():
-            model.dataset_stats = json.loads((d / STATS).read_text())
+            try:
+                model.dataset_stats = json.loads((d / STATS).read_text())
+            except (ValueError, UnicodeDecodeError) as err:
+                raise ModelLoadError(
+                    f"{d / STATS} is not valid JSON ({_short(err)}); restore it, or delete it "
+                    "(auto-adjust is then unavailable)") from err
         return model.to(map_location).eval()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "Autoencoder":
+        """An autoencoder from a Lightning checkpoint (``.ckpt``), read with
+        ``torch.load(weights_only=True)``: no code is unpickled.
+
+        Raises:
+            ModelLoadError: the file is missing, empty, corrupt or not a checkpoint of this
+                model; the message names the file and the fix.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"no checkpoint at {path}: pass a .ckpt file, a model folder "
+                                 "or a shipped model name")
+        ckpt = read_checkpoint(path)
+        if not isinstance(ckpt.get("state_dict"), dict):
+            raise ModelLoadError(
+                f"{path} holds no 'state_dict' (keys: {sorted(map(str, ckpt))[:8]}): it is not a "
+                "checkpoint written by 'ddsp train'; pass such a .ckpt or a model folder")
+        hp = ckpt.get("hyper_parameters", {})
+        if not isinstance(hp, dict):
+            raise ModelLoadError(f"{path}: 'hyper_parameters' is a {type(hp).__name__}, not a "
+                                 "mapping; pass a .ckpt written by 'ddsp train'")
+        hp = dict(hp)
+        hp.pop("init_from", None)
+        model = cls._build(hp, path)
+        model._load_weights(ckpt["state_dict"], path)
+        try:
+            model.on_load_checkpoint(ckpt)
+        except ValueError as err:
+            raise ModelLoadError(f"{path}: unreadable dataset statistics ({_short(err)})") from err
+        return model.to(map_location).eval()
+
+    @classmethod
+    def _build(cls, hparams: dict, source: Path) -> "Autoencoder":
+        """``cls(**hparams)`` with errors naming the file the hyper-parameters came from."""
+        try:
+            return cls(**hparams)
+        except (DDSPError, TypeError, ValueError, KeyError) as err:
+            raise ModelLoadError(f"{source} does not describe a valid model: {_short(err, 240)}; "
+                                 "fix the file or write it again") from err
+
+    def _load_weights(self, state: dict[str, Tensor], source: Path) -> None:
+        try:
+            self.load_state_dict(state)
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise ModelLoadError(f"the weights in {source} do not fit the model its config "
+                                 f"describes ({_short(err)}); {_REFIT}") from err
+
+
+def static_key(node: str, param: str) -> str:
+    """Key of a static parameter in :attr:`Autoencoder.static_params` (no dots allowed)."""
+    return f"{node}__{param}".replace(".", "__")
 
 
 def _dsp_precision(x: Tensor):
@@ -315,22 +460,3 @@ def _match_frames(z: Tensor, frames: int) -> Tensor:
     if z.shape[1] > frames:
         return z[:, :frames]
     return torch.cat([z, z[:, -1:].expand(-1, frames - z.shape[1], -1)], dim=1)
-
-
-def load_model(path: str | Path, map_location: str = "cpu") -> Autoencoder:
-    """An :class:`Autoencoder` from an exported folder or a Lightning checkpoint (``.ckpt``).
-
-    Checkpoints are read with ``torch.load(weights_only=True)``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        return Autoencoder.from_pretrained(path, map_location)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model at {path}: pass a .ckpt file or an exported folder")
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    hp: dict[str, Any] = dict(ckpt.get("hyper_parameters", {}))
-    hp.pop("init_from", None)
-    model = Autoencoder(**hp)
-    model.load_state_dict(ckpt["state_dict"])
-    model.on_load_checkpoint(ckpt)
-    return model.to(map_location).eval()

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.upsample import frame_hop
+from ..errors import InvalidInputError
 from .features import Features, extract_features
 
 __all__ = ["transfer", "transfer_with_features", "TransferResult", "SilentInputWarning",
@@ -60,16 +62,16 @@ def _mono(audio) -> Tensor:
         x = x[0]
     if x.dim() == 2:
         if x.shape[0] > x.shape[1]:
-            raise ValueError(f"audio {tuple(x.shape)} has more channels than samples; pass "
+            raise InvalidInputError(f"audio {tuple(x.shape)} has more channels than samples; pass "
                              "(channels, samples)")
         x = x.mean(0)
     if x.dim() != 1:
-        raise ValueError(f"audio must be (samples,), (channels, samples) or (1, channels, "
+        raise InvalidInputError(f"audio must be (samples,), (channels, samples) or (1, channels, "
                          f"samples), got {tuple(x.shape)}")
     if x.numel() == 0:
-        raise ValueError("audio is empty")
+        raise InvalidInputError("audio is empty")
     if not torch.isfinite(x).all():
-        raise ValueError("audio has NaN or infinite samples; clean it with torch.nan_to_num")
+        raise InvalidInputError("audio has NaN or infinite samples; clean it with torch.nan_to_num")
     return x.detach().float().cpu()
 
 
@@ -93,7 +95,7 @@ def transfer_with_features(
 
     sample_rate = int(sample_rate)
     if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        raise InvalidInputError(f"sample_rate must be positive, got {sample_rate}")
     x = _mono(audio)
     n_in = x.shape[0]
     sr_m, fr = int(model.sample_rate), int(model.frame_rate)
@@ -103,9 +105,9 @@ def transfer_with_features(
         return TransferResult(torch.zeros(n_in), sample_rate, None, None, None, fr, silent=True,
                               notes=("silent input",))
     xm = resample(x, sample_rate, sr_m) if sample_rate != sr_m else x
-    hop = sr_m // fr
+    hop = frame_hop(sr_m, fr)
     if xm.shape[0] < hop:
-        raise ValueError(f"audio of {n_in} samples is shorter than one frame of the model "
+        raise InvalidInputError(f"audio of {n_in} samples is shorter than one frame of the model "
                          f"({hop} samples at {sr_m} Hz)")
     feats = extract_features(xm, sr_m, fr, f0_method, chunk_seconds=chunk_seconds)
     f0 = feats.f0_hz.double().numpy()

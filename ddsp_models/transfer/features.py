@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..core.upsample import frame_hop
+from ..errors import InvalidInputError
+
 __all__ = ["Features", "extract_features"]
 
 
@@ -53,13 +56,13 @@ def extract_features(
     from ..features.f0 import F0_METHODS
 
     if f0_method not in F0_METHODS:
-        raise ValueError(f"f0 method must be one of {sorted(F0_METHODS)}, got {f0_method!r}")
+        raise InvalidInputError(f"f0 method must be one of {sorted(F0_METHODS)}, got {f0_method!r}")
     if audio.dim() != 1:
-        raise ValueError(f"audio must be mono (samples,), got shape {tuple(audio.shape)}")
-    hop = sample_rate // frame_rate
+        raise InvalidInputError(f"audio must be mono (samples,), got shape {tuple(audio.shape)}")
+    hop = frame_hop(sample_rate, frame_rate)
     n_frames = audio.shape[-1] // hop
     if n_frames < 1:
-        raise ValueError(f"audio of {audio.shape[-1]} samples is shorter than one frame "
+        raise InvalidInputError(f"audio of {audio.shape[-1]} samples is shorter than one frame "
                          f"({hop} samples at {sample_rate} Hz)")
     chunk = max(1, int(round(chunk_seconds * frame_rate)))
     ctx = max(1, int(math.ceil(context_seconds * frame_rate)))
