@@ -14,16 +14,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "ddsp_models"
 PKG = "ddsp_models"
-
-#: TEMPORARY: packages other sessions are editing right now. A tangle lying wholly inside
-#: them makes the test xfail (listing it) instead of fail; any other tangle fails. Empty this
-#: once processors/, export/ and core/ are settled.
-ELSEWHERE = ("ddsp_models.processors", "ddsp_models.export", "ddsp_models.core")
-
 
 def _module_name(path: Path) -> str:
     rel = path.relative_to(ROOT.parent).with_suffix("")
@@ -151,10 +144,6 @@ def _describe(graph: dict[str, set[str]], comps: list[list[str]]) -> str:
                      for c in comps)
 
 
-def _elsewhere(module: str) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in ELSEWHERE)
-
-
 def test_the_graph_is_read_correctly():
     g = import_graph()
     assert "ddsp_models.graph.types" in g["ddsp_models.graph.render"]
@@ -166,9 +155,4 @@ def test_the_graph_is_read_correctly():
 def test_no_import_cycles():
     g = import_graph()
     comps = tangles(g)
-    elsewhere = [c for c in comps if all(_elsewhere(m) for m in c)]
-    mine = [c for c in comps if c not in elsewhere]
-    assert not mine, "import cycles in ddsp_models:\n" + _describe(g, mine)
-    if elsewhere:  # TEMPORARY, see ELSEWHERE
-        pytest.xfail("import cycles left in processors/, export/ or core/:\n"
-                     + _describe(g, elsewhere))
+    assert not comps, "import cycles in ddsp_models:\n" + _describe(g, comps)

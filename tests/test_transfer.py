@@ -247,14 +247,22 @@ def test_ten_minute_input_runs_in_bounded_memory():
     assert growth_mb < 400, growth_mb
 
 
-def test_graphs_the_streaming_renderer_lacks_are_rendered_in_one_call():
+def test_every_graph_streams_in_chunks_and_encoder_models_render_in_one_call():
     torch.manual_seed(0)
     g = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 8}, "gain": {"type": "Gain"}},
-         "edges": ["harmonic -> gain", "gain -> out"]}  # Gain: not a streaming node
+         "edges": ["harmonic -> gain", "gain -> out"]}
     m = Autoencoder(graph=g, decoder=SMALL).eval()
-    from ddsp_models.transfer.synthesis import can_stream
+    from ddsp_models.transfer.synthesis import can_stream, render
 
-    assert not can_stream(m)
+    assert can_stream(m)  # any graph: chunked rendering equals the whole render
+    f0 = torch.full((300,), 220.0)
+    ld = torch.linspace(-50, -10, 300)
+    with deterministic_noise(seed=0), torch.no_grad():
+        whole = m(f0[None, :, None], ld[None, :, None])[0].mean(0)
+    chunked = render(m, f0, ld, chunk_frames=7)
+    assert (chunked - whole).abs().max() < 1e-5 * whole.abs().max()
+    enc = Autoencoder(graph=g, decoder=SMALL, encoder={"z_dims": 2}).eval()
+    assert not can_stream(enc)  # latent z from non-causal framing: one offline call
     x, _ = melody(16000, seconds=0.5)
-    y = transfer(m, x, 16000, f0_method="yin", auto_adjust=False)
+    y = transfer(enc, x, 16000, f0_method="yin", auto_adjust=False)
     assert y.shape == x.shape and torch.isfinite(y).all() and y.abs().max() > 0

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["hop_size", "upsample_linear", "upsample_with_windows", "check_controls",
-           "interpolate_frames", "crossfade_frames"]
+           "interpolate_frames", "crossfade_frames", "frame_hop"]
 
 
 def hop_size(n_frames: int, n_samples: int) -> int:

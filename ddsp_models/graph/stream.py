@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..processors.blocks import block_slices, push_frames, push_samples
-from .graph import IN, OUT, GraphError, n_outputs
+from .types import IN, OUT, GraphError, n_outputs
 
 __all__ = ["GraphStream", "render_graph_in_blocks", "graph_latencies"]
 

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
 from ..errors import DDSPError
-from .base import PROCESSORS, Param, Processor, State, processor_from_dict
+from .base import PROCESSORS, Param, Processor, State
 
 
 class UnknownProcessorError(DDSPError, ValueError):
@@ -216,6 +216,14 @@ def load_processor_class(name: str) -> type[Processor]:
     if name not in PROCESSORS:  # pragma: no cover - the scan and the registry disagree
         raise ImportError(f"{entry.module} was expected to define processor {name!r}")
     return PROCESSORS[name]
+
+
+def processor_from_dict(d: Mapping) -> Processor:
+    """Build a processor from ``{"type": ClassName, **config}`` (the inverse of
+    ``{"type": type(p).__name__, **p.config()}``)."""
+    d = dict(d)
+    kind = d.pop("type", None)
+    return load_processor_class(kind)(**d)
 
 
 def all_processor_classes() -> dict[str, type[Processor]]:

@@ -71,7 +71,7 @@ from torch import Tensor, nn
 
 from ..core.scaling import Identity, Scaling, scaling_from_dict
 
-__all__ = ["Param", "State", "Processor", "PROCESSORS", "processor_from_dict", "check_audio"]
+__all__ = ["Param", "State", "Processor", "PROCESSORS", "check_audio"]
 
 #: Every concrete processor class by name (filled by ``Processor.__init_subclass__``).
 PROCESSORS: dict[str, type["Processor"]] = {}
@@ -290,15 +290,6 @@ class Processor(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-
-
-def processor_from_dict(d: Mapping[str, Any]) -> Processor:
-    """Build a processor from ``{"type": ClassName, **config}`` (the inverse of ``to_dict``)."""
-    d = dict(d)
-    kind = d.pop("type", None)
-    from . import load_processor_class  # late import: the registry lives in the package
-
-    return load_processor_class(kind)(**d)
 
 
 def param_to_dict(p: Param) -> dict[str, Any]:

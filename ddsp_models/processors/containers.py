@@ -45,7 +45,8 @@ from torch import Tensor, nn
 
 from ..core.scaling import SigmoidRange
 from ..core.upsample import interpolate_frames
-from .base import Param, Processor, State, check_audio, processor_from_dict
+from . import processor_from_dict
+from .base import Param, Processor, State, check_audio
 from .blocks import push_samples
 from .gain import control_to_audio_rate
 
