@@ -9,7 +9,8 @@ with no other file touched, it is
   blocks == whole in float64 and float32, scripted ``step`` == Python;
 * usable by name in a graph built from a dict or a YAML file, offline and block by block;
 * described by ``ddsp processors TestTremolo`` and listed by ``ddsp processors``;
-* left out of the generated docs tables (those document the package's processors only).
+* left out of the generated docs tables (those document the package's processors only);
+* streamed inside a model through the exported TorchScript file and through ONNX.
 """
 
 from __future__ import annotations
@@ -226,3 +227,62 @@ def test_not_in_the_generated_docs():
     from ddsp_models.docs_tables import _package_infos
 
     assert "TestTremolo" not in _package_infos()
+
+
+def _tremolo_model():
+    from ddsp_models.nn.autoencoder import Autoencoder
+
+    torch.manual_seed(0)
+    graph = {"nodes": {"harmonic": {"type": "Harmonic", "n_harmonics": 8},
+                       "tremolo": {"type": "TestTremolo"}},
+             "edges": ["harmonic -> tremolo", "tremolo -> out"]}
+    return Autoencoder(graph=graph, decoder=dict(hidden_size=8, mlp_size=8, mlp_layers=1)).eval()
+
+
+def _features(frames):
+    t = torch.arange(frames) / 250
+    f0 = (220.0 * 2 ** (0.3 * torch.sin(2 * math.pi * 3 * t)))[None, :, None]
+    return f0, torch.linspace(-50, -10, frames)[None, :, None]
+
+
+def test_streams_and_exports_through_torchscript(tmp_path):
+    from ddsp_models.core.noise import deterministic_noise
+    from ddsp_models.export.torchscript import export_torchscript
+
+    m = _tremolo_model()
+    f0, ld = _features(40)
+    with torch.no_grad(), deterministic_noise(seed=0):
+        ref = m(f0, ld)
+    path = export_torchscript(m, tmp_path / "tremolo.pt", streaming=True)
+    s = torch.jit.load(str(path))
+    with torch.no_grad():
+        y = torch.cat([s(f0[:, a:a + 3], ld[:, a:a + 3]) for a in range(0, 40, 3)]
+                      + [s.flush()], -1)[..., s.latency_samples:]
+    assert (y - ref).abs().max() < 1e-5 * ref.abs().max()
+
+
+def test_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from ddsp_models.core.noise import deterministic_noise
+    from ddsp_models.export.onnx import export_onnx, initial_state, onnx_names
+    from ddsp_models.export.streaming import StreamingSynth
+
+    m = _tremolo_model()
+    path, info = export_onnx(m, tmp_path / "tremolo.onnx", block_frames=4)
+    engine = StreamingSynth(m, block_frames=4)
+    assert any(n.startswith("tremolo.") for n in onnx_names(engine))  # its declared state
+    sess = ort.InferenceSession(str(path))
+    names, state = onnx_names(engine), [v.numpy() for v in initial_state(engine)]
+    f0, ld = _features(40)
+    outs = []
+    for a in range(0, 40, 4):
+        res = sess.run(None, {"f0_hz": f0[:, a:a + 4].numpy(), "loudness_db": ld[:, a:a + 4].numpy(),
+                              **dict(zip(names, state))})
+        outs.append(torch.from_numpy(res[0]))
+        state = res[1:]
+    lat = info["latency_samples"]
+    y = torch.cat(outs, -1)[..., lat:]
+    with torch.no_grad(), deterministic_noise(seed=0):
+        ref = m(f0, ld)[..., : y.shape[-1]]
+    assert (y - ref).abs().max() < 1e-4 * ref.abs().max()

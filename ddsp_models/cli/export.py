@@ -14,11 +14,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "export", help="export a model as TorchScript (streaming or whole-signal) or ONNX",
         description=(
             "Write the model's decoder + synth graph as a self-contained file. --streaming:\n"
-            'forward(f0_hz (B,N,1) Hz, loudness_db (B,N,1) dB) -> (B,1,N*hop) per block of N\n'
-            'frames (block = N*hop samples, e.g. 64..1024), GRU, oscillator phase, noise and\n'
-            'reverb tail carried inside; reset() starts a stream, flush() ends it. Without\n'
-            '--streaming: the same call renders a whole signal. Supported graphs: Harmonic\n'
-            'and/or FilteredNoise -> (trainable Reverb) -> out (the DDSP default).'),
+            'forward(f0_hz (B,N,1) Hz, loudness_db (B,N,1) dB) -> (B,C,N*hop) per block of N\n'
+            'frames (block = N*hop samples, e.g. 64..1024), with the GRU state and every\n'
+            "processor's declared state carried inside; reset() starts a stream, flush() ends\n"
+            'it. Without --streaming: the same call renders a whole signal. Every graph\n'
+            'exports (models with an MFCC encoder are refused: their latent is not causal).\n'
+            'The output lags by the latency printed (the graph\'s look-ahead).'),
         epilog=("example:\n"
                 "  ddsp export --model violin --format torchscript --streaming -o violin.pt"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
