@@ -22,7 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._numba import import_numba
+from ._numba import import_numba, numba_available, use_numba
+
+uses_numba = use_numba  # the one backend rule (core._numba)
 
 __all__ = [
     "run_allpole",
@@ -43,14 +45,10 @@ def _compile():
     global _KERNELS
     if _KERNELS is not None:
         return _KERNELS
-    if os.environ.get("DDSP_MODELS_NO_NUMBA"):
+    if not numba_available():
         _KERNELS = False
         return _KERNELS
-    try:
-        numba = import_numba()
-    except ImportError:  # pragma: no cover - numba is a dependency, but stay usable without
-        _KERNELS = False
-        return _KERNELS
+    numba = import_numba()
 
     def tv_kernel(x, a, zi, out):  # x (B, L), a (B, L, N), zi (B, N), out (B, L + N)
         n_rows, length = x.shape
@@ -246,11 +244,6 @@ def _pick(name: str, rows: int, length: int):
     return parallel if rows > 1 and rows * length >= PARALLEL_MIN_WORK else serial
 
 
-def numba_available() -> bool:
-    """True when the compiled CPU kernels can be used."""
-    return bool(_compile())
-
-
 def allpole_scan(x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
     """Pure-torch all-pole recursion by a parallel (Hillis-Steele) scan; any device.
 
@@ -312,17 +305,8 @@ def run_allpole(x: Tensor, a: Tensor, zi: Tensor, backend: str = "auto") -> Tens
     ``backend``: ``"auto"`` (numba on CPU when available, else the scan), ``"numba"`` or
     ``"torch"`` (the scan; the GPU path, forced here for tests on CPU).
     """
-    if backend not in ("auto", "numba", "torch"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
-    use_numba = backend == "numba" or (
-        backend == "auto" and x.device.type == "cpu" and numba_available()
-    )
-    if backend == "numba" and not numba_available():
-        raise RuntimeError("backend='numba' needs numba: pip install numba (or use 'torch')")
-    if not use_numba or x.dtype not in (torch.float32, torch.float64):
+    if not use_numba(x, backend):
         return allpole_scan(x, a, zi)
-    if x.device.type != "cpu":
-        raise ValueError("backend='numba' runs on CPU tensors only; use backend='auto' on GPU")
     x_c = x.detach().contiguous()
     a_c = a.detach().to(x.dtype).contiguous()
     zi_c = zi.detach().to(x.dtype).contiguous()
@@ -355,19 +339,6 @@ def run_linear_recurrence(m: Tensor, u: Tensor, s0: Tensor, backend: str = "auto
         out.numpy(),
     )
     return out
-
-
-def uses_numba(t: Tensor, backend: str) -> bool:
-    """Whether the compiled kernels serve a tensor like ``t`` under ``backend``."""
-    if backend not in ("auto", "numba", "torch"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
-    if backend == "torch":
-        return False
-    if backend == "numba" and not numba_available():
-        raise RuntimeError("backend='numba' needs numba: pip install numba (or use 'torch')")
-    if backend == "numba" and t.device.type != "cpu":
-        raise ValueError("backend='numba' runs on CPU tensors only; use backend='auto' on GPU")
-    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and numba_available()
 
 
 def _np(t: Tensor, dtype) -> np.ndarray:

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._numba import import_numba
+from ._numba import import_numba, use_numba
 
 __all__ = ["attack_release", "attack_release_block", "time_constant_to_alpha",
            "alpha_to_time_constant"]
@@ -284,18 +284,16 @@ BACKENDS = ("auto", "numba", "loop", "blocked", "torch")
 
 
 def _resolve(x: Tensor, backend: str) -> str:
-    """``"numba"``, ``"loop"`` or ``"blocked"`` for this input (see :func:`attack_release`)."""
-    cpu = x.device.type == "cpu"
-    if backend == "numba" and not (cpu and _numba_kernels() is not None):
-        raise RuntimeError(
-            "attack_release backend='numba' needs numba and CPU tensors; "
-            "use backend='auto' (or 'torch') on other devices"
-        )
-    if backend == "auto":
-        backend = "numba" if cpu and _numba_kernels() is not None else "torch"
-    if backend == "torch":
-        backend = "loop" if cpu else "blocked"
-    return backend
+    """``"numba"``, ``"loop"`` or ``"blocked"`` for this input (see :func:`attack_release`).
+
+    ``"auto"``, ``"numba"`` and ``"torch"`` follow the package's one backend rule
+    (:func:`ddsp_models.core._numba.use_numba`); ``"torch"`` then means the per-sample loop on
+    CPU and the blocked solver elsewhere, and ``"loop"``/``"blocked"`` pick one of those two."""
+    if backend in ("loop", "blocked"):
+        return backend
+    if use_numba(x, backend):
+        return "numba"
+    return "loop" if x.device.type == "cpu" else "blocked"
 
 
 _TORCH_PATHS = {

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..core._numba import import_numba
+from ..core._numba import import_numba, use_numba
 from ..core.ballistics import (
     PARALLEL_MIN_SAMPLES,
     attack_release,
@@ -306,18 +306,8 @@ class _ApplyGainDb(torch.autograd.Function):
         return gx, g_gain * ctx.sign, g_gain.sum(1), None
 
 
-def _has_numba() -> bool:
-    try:
-        import_numba()
-    except ImportError:  # pragma: no cover - numba is a declared dependency
-        return False
-    return True
-
-
 def _use_kernels(x: Tensor, backend: str) -> bool:
-    if backend not in ("auto", "torch"):
-        raise ValueError(f"backend must be 'auto' or 'torch', got {backend!r}")
-    return backend == "auto" and x.device.type == "cpu" and _has_numba()
+    return use_numba(x, backend)  # the package's one backend rule (core._numba)
 
 
 def gain_reduction_db(
