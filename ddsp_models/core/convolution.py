@@ -41,6 +41,8 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor
 
+from .filtering import fft_size
+
 __all__ = [
     "default_partition_size",
     "ir_unchanged",
@@ -52,14 +54,6 @@ __all__ = [
 
 #: The names :func:`init_partitioned_state` gives the carried tensors.
 STATE_NAMES = ("conv_input", "conv_fdl", "conv_acc", "conv_carry", "conv_position")
-
-
-def _fft_size(n: int) -> int:
-    """Smallest power of two ``>= n``."""
-    size = 1
-    while size < n:
-        size *= 2
-    return size
 
 
 def default_partition_size(hop: int, highest: int = 1024) -> int:
@@ -179,7 +173,7 @@ def partitioned_convolve_step(
     # head: y_head[i] = Σ_{k<P} h_0[k] full[P + i - k]; circular FFT of size >= M + P - 1
     # (wrap-around only reaches indices < P - 1, which are dropped)
     buf = full[..., 1:]
-    n = _fft_size(m + p - 1)
+    n = fft_size(m + p - 1)
     y = torch.fft.irfft(torch.fft.rfft(buf, n) * torch.fft.rfft(head, n), n)[..., p - 1:p - 1 + m]
 
     # tail: the FDL's output for the current period, one FFT + MAC + IFFT per completed partition

@@ -19,12 +19,38 @@ from torch import Tensor
 
 from .shapes import broadcast_shapes
 
-__all__ = ["fft_convolve", "frequency_impulse_response", "frequency_filter"]
+__all__ = ["fft_convolve", "causal_convolve", "fft_size", "frequency_impulse_response",
+           "frequency_filter"]
 
 
 def fft_size(n: int) -> int:
-    """Smallest power of two ``>= n`` (fast for every FFT backend)."""
-    return 1 << max(0, int(n - 1).bit_length())
+    """Smallest power of two ``>= n`` (fast for every FFT backend); the one such helper of the
+    package (TorchScript-compatible)."""
+    size = 1
+    while size < n:
+        size *= 2
+    return size
+
+
+def causal_convolve(x: Tensor, h: Tensor, n_out: int) -> Tensor:
+    """The first ``n_out`` samples of the linear convolution of ``x`` ``(..., L)`` with ``h``
+    ``(..., K)`` (leading axes broadcast), by FFT.
+
+    One FFT of the whole signal when ``h`` is long; for short filters on long signals,
+    overlap-add over blocks of ``K`` samples with FFTs of ``2K`` (fewer operations)."""
+    length, taps = x.shape[-1], h.shape[-1]
+    if length <= 4 * taps:
+        n = fft_size(length + taps - 1)
+        return torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(h, n), n)[..., :n_out]
+    block = fft_size(taps)
+    n_blocks = -(-length // block)
+    xb = F.pad(x, (0, n_blocks * block - length)).reshape(*x.shape[:-1], n_blocks, block)
+    spec = torch.fft.rfft(xb, 2 * block) * torch.fft.rfft(h, 2 * block)[..., None, :]
+    yb = torch.fft.irfft(spec, 2 * block)  # (..., n_blocks, 2 * block)
+    head = yb[..., :block].reshape(*yb.shape[:-2], n_blocks * block)
+    tail = yb[..., block:].reshape(*yb.shape[:-2], n_blocks * block)
+    y = F.pad(head, (0, block)) + F.pad(tail, (block, 0))  # (n_blocks + 1) * block samples
+    return y[..., :n_out]
 
 
 def fft_convolve(
@@ -57,9 +83,7 @@ def fft_convolve(
     if impulse_response.dim() == audio.dim() + 1:
         full = _framewise_convolve(audio, impulse_response)
     elif impulse_response.dim() <= audio.dim():
-        n = fft_size(n_audio + n_ir - 1)
-        spec = torch.fft.rfft(audio, n) * torch.fft.rfft(impulse_response, n)
-        full = torch.fft.irfft(spec, n)[..., : n_audio + n_ir - 1]
+        full = causal_convolve(audio, impulse_response, n_audio + n_ir - 1)
     else:
         raise ValueError(
             f"impulse_response must have the audio's number of axes ({audio.dim()}, "

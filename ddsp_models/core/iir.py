@@ -48,6 +48,7 @@ from ._allpole_backend import (
     run_linear_recurrence_adjoint,
     uses_numba,
 )
+from .filtering import causal_convolve, fft_size
 from .shapes import broadcast_shapes
 
 __all__ = [
@@ -295,31 +296,6 @@ def linear_recurrence(
 # --------------------------------------------------------------------------------------
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
-def _fft_convolve(x: Tensor, h: Tensor) -> Tensor:
-    """Linear convolution of ``x`` ``(..., L)`` with ``h`` ``(..., K)``, first L samples.
-
-    One FFT of the whole signal when ``h`` is long; for short filters on long signals,
-    overlap-add over blocks of ``K`` samples with FFTs of ``2K`` (fewer operations)."""
-    length, taps = x.shape[-1], h.shape[-1]
-    if length <= 4 * taps:
-        n = _next_pow2(length + taps - 1)
-        return torch.fft.irfft(torch.fft.rfft(x, n) * torch.fft.rfft(h, n), n)[..., :length]
-    block = _next_pow2(taps)
-    n_blocks = -(-length // block)
-    xb = torch.nn.functional.pad(x, (0, n_blocks * block - length))
-    xb = xb.reshape(*x.shape[:-1], n_blocks, block)
-    spec = torch.fft.rfft(xb, 2 * block) * torch.fft.rfft(h, 2 * block)[..., None, :]
-    yb = torch.fft.irfft(spec, 2 * block)  # (..., n_blocks, 2 * block)
-    head = yb[..., :block].reshape(*yb.shape[:-2], n_blocks * block)
-    tail = yb[..., block:].reshape(*yb.shape[:-2], n_blocks * block)
-    y = head + torch.nn.functional.pad(tail, (block, 0))[..., : n_blocks * block]
-    return y[..., :length]
-
-
 def fir_filter(x: Tensor, b: Tensor) -> Tensor:
     """FIR filter ``y[n] = sum_k b[k] x[n-k]`` (zero initial state), exact gradients by autograd.
 
@@ -335,7 +311,7 @@ def fir_filter(x: Tensor, b: Tensor) -> Tensor:
     taps = b.shape[-1]
     length = x.shape[-1]
     if not time_varying and taps > 32:
-        return _fft_convolve(x, b.to(x.dtype))
+        return causal_convolve(x, b.to(x.dtype), x.shape[-1])
     if time_varying:
         b = b.movedim(-1, 0)  # (K, ..., L)
     else:
@@ -442,7 +418,7 @@ def lfilter(
         if b_tv or a_tv:
             raise ValueError("mode='freq_sampling' needs time-invariant b and a; use 'recursive'")
         n = n_fft or DEFAULT_N_FFT
-        return _fft_convolve(x, freq_sampling_response(b.to(x.dtype), a.to(x.dtype), n))
+        return causal_convolve(x, freq_sampling_response(b.to(x.dtype), a.to(x.dtype), n), x.shape[-1])
     b, a = _normalise(b, a)
     if a.shape[-1] == 0:
         return fir_filter(x, b)
@@ -485,7 +461,8 @@ def sosfilt(
             raise ValueError("mode='freq_sampling' needs time-invariant sos; use 'recursive'")
         n = n_fft or DEFAULT_N_FFT
         sos = sos.to(x.dtype)
-        return _fft_convolve(x, freq_sampling_response(sos[..., :3], sos[..., 3:], n, True))
+        return causal_convolve(x, freq_sampling_response(sos[..., :3], sos[..., 3:], n, True),
+                               x.shape[-1])
     y = x
     for s in range(sos.shape[-2]):
         sec = sos[..., s, :]
@@ -778,9 +755,7 @@ def fir_block(x: Tensor, h: Tensor, x_hist: Tensor) -> Tuple[Tensor, Tensor]:
     """
     taps, length = h.shape[-1], x.shape[-1]
     xe = torch.cat([x_hist, x], dim=-1)
-    n = 1
-    while n < xe.shape[-1]:  # outputs taps-1 .. len(xe)-1 are free of circular wrap-around
-        n *= 2
+    n = fft_size(xe.shape[-1])  # outputs taps-1 .. len(xe)-1 are free of circular wrap-around
     full = torch.fft.irfft(torch.fft.rfft(xe, n) * torch.fft.rfft(h, n), n)
     y = full[..., taps - 1 : taps - 1 + length]
     return y, xe[..., xe.shape[-1] - (taps - 1) :]

@@ -24,6 +24,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..core.filtering import fft_size
 from ..errors import InvalidInputError
 from .framing import frame_centred
 
@@ -55,7 +56,7 @@ def cmnd(frames: Tensor, tau_max: int, return_difference: bool = False):
     w = n - tau_max
     if w < 1:
         raise ValueError(f"frames of {n} samples are too short for tau_max={tau_max}")
-    n_fft = 1 << (n - 1).bit_length()
+    n_fft = fft_size(n)
     fx = torch.fft.rfft(frames, n_fft)
     fa = torch.fft.rfft(frames[..., :w], n_fft)
     r = torch.fft.irfft(fx * fa.conj(), n_fft)[..., : tau_max + 1]  # sum_j a[j] x[j + tau]

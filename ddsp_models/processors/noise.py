@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core.filtering import frequency_filter, frequency_impulse_response
+from ..core.filtering import fft_size, frequency_filter, frequency_impulse_response
 from ..core.noise import counter_noise_at, noise_like
 from ..core.scaling import ExpSigmoid
 from ..core.upsample import hop_size
@@ -137,7 +137,7 @@ class FilteredNoise(Processor):
             fresh = counter_noise_at(b, state["position"] * hop, n * hop, state["seed"], mags)
         noise = torch.cat([state["noise"], fresh], dim=-1)
         blocks = noise[:, :n * hop].reshape(b, n, hop)
-        nfft = _pow2_at_least(hop + taps - 1)  # the FFT size frequency_filter uses
+        nfft = fft_size(hop + taps - 1)  # the FFT size frequency_filter uses
         width = hop + taps - 1
         y = torch.fft.irfft(torch.fft.rfft(blocks, nfft) * torch.fft.rfft(ir, nfft), nfft)
         y = y[..., :width]  # (B, N, width): one block convolved with its frame's FIR
@@ -156,11 +156,3 @@ class FilteredNoise(Processor):
             "seed": state["seed"],
         }
         return out[:, None, :], new_state
-
-
-def _pow2_at_least(n: int) -> int:
-    """Smallest power of two ``>= n`` (``core.filtering.fft_size``, TorchScript-compatible)."""
-    size = 1
-    while size < n:
-        size *= 2
-    return size
