@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["hop_size", "upsample_linear", "upsample_with_windows", "check_controls",
-           "interpolate_frames", "crossfade_frames", "frame_hop"]
+           "interpolate_frames", "crossfade_frames", "frame_hop", "control_to_audio_rate",
+           "control_per_sample"]
 
 
 def hop_size(n_frames: int, n_samples: int) -> int:
@@ -101,6 +102,25 @@ def upsample_linear(x: Tensor, n_samples: int) -> Tensor:
     if rest:
         y = torch.cat([y, x[:, -1:, :].expand(b, rest, k)], dim=1)
     return y
+
+
+def control_to_audio_rate(value: Tensor, n_samples: int) -> Tensor:
+    """A parameter value as ``(batch, size, samples_or_1)``, ready to multiply audio.
+
+    The one control-rate-to-audio-rate helper of the processors: time-varying ``(batch,
+    frames, size)`` values are linearly interpolated to ``n_samples``
+    (:func:`upsample_linear`); static ``(batch, size)`` values become ``(batch, size, 1)`` and
+    broadcast over time.
+    """
+    if value.dim() == 3:
+        return upsample_linear(value, n_samples).transpose(1, 2)
+    return value[:, :, None]
+
+
+def control_per_sample(value: Tensor, n_samples: int) -> Tensor:
+    """:func:`control_to_audio_rate` laid out for per-sample filter coefficients:
+    ``(batch, 1, samples_or_1, size)``, broadcasting against ``(B, C, L)`` audio's channels."""
+    return control_to_audio_rate(value, n_samples).transpose(1, 2)[:, None]
 
 
 def _hann(length: int, device, dtype) -> Tensor:

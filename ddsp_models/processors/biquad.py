@@ -23,7 +23,7 @@ from ..core.iir import (
     state_space_block,
 )
 from ..core.scaling import LogSigmoidRange, SigmoidRange
-from ..core.upsample import upsample_linear
+from ..core.upsample import control_per_sample
 from .base import Param, Processor, State
 from .base import check_audio as _check_audio
 from .blocks import control_block, push_samples
@@ -39,15 +39,7 @@ def check_audio(x: Tensor, owner: str) -> None:
     _check_audio(owner, x)
 
 
-def per_sample(value: Tensor, n_samples: int) -> Tensor:
-    """A control as one value per sample, ready to broadcast against ``(B, C, L)`` audio.
-
-    ``(B, T, F)`` (time-varying) -> ``(B, 1, L, F)`` by linear interpolation between frame
-    centres; ``(B, F)`` (static) -> ``(B, 1, 1, F)``.
-    """
-    if value.dim() == 3:
-        return upsample_linear(value, n_samples)[:, None]
-    return value[:, None, None, :]
+per_sample = control_per_sample  # the one control upsampler (core.upsample)
 
 
 def max_filter_hz(sample_rate: float) -> float:

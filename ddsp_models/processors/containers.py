@@ -48,7 +48,7 @@ from ..core.upsample import interpolate_frames
 from . import processor_from_dict
 from .base import Param, Processor, State, check_audio
 from .blocks import push_samples
-from .gain import control_to_audio_rate
+from ..core.upsample import control_to_audio_rate
 
 __all__ = ["SerialChain", "ParallelMix", "DryWet", "processor_to_dict"]
 

@@ -20,7 +20,8 @@ from torch import Tensor
 
 from ..core.scaling import SigmoidRange, db_to_amplitude
 from .base import Param, check_audio
-from .gain import _LinearControls, control_to_audio_rate
+from ..core.upsample import control_to_audio_rate
+from .gain import _LinearControls
 
 __all__ = ["Distortion", "waveshape", "MODES"]
 

@@ -14,22 +14,11 @@ import torch
 from torch import Tensor
 
 from ..core.scaling import SigmoidRange, db_to_amplitude
-from ..core.upsample import upsample_linear
+from ..core.upsample import control_to_audio_rate
 from .base import Param, Processor, State, check_audio
 from .blocks import control_block, push_samples
 
 __all__ = ["Gain", "StereoGain", "StereoWidener", "control_to_audio_rate", "check_audio"]
-
-
-def control_to_audio_rate(value: Tensor, n_samples: int) -> Tensor:
-    """A parameter value as ``(batch, size, samples_or_1)``, ready to multiply audio.
-
-    Time-varying ``(batch, frames, size)`` values are linearly interpolated to ``n_samples``;
-    static ``(batch, size)`` values become ``(batch, size, 1)`` and broadcast over time.
-    """
-    if value.dim() == 3:
-        return upsample_linear(value, n_samples).transpose(1, 2)
-    return value[:, :, None]
 
 
 class _LinearControls(Processor):

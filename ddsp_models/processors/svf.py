@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..core.iir import linear_recurrence, state_space_block
 from ..core.scaling import LogSigmoidRange
-from ..core.upsample import upsample_linear
+from ..core.upsample import control_per_sample
 from .base import Param, Processor, State, check_audio
 from .blocks import control_block, push_samples
 
@@ -39,12 +39,7 @@ __all__ = ["StateVariableFilter", "run_state_space", "run_system", "svf_step", "
 Step = Callable[..., Tuple[Tensor, Sequence[Tensor]]]
 
 
-def _per_sample(value: Tensor, n_samples: int) -> Tensor:
-    """A control as one value per sample, ``(B, T, F)`` -> ``(B, 1, L, F)`` (linear between
-    frame centres) or static ``(B, F)`` -> ``(B, 1, 1, F)`` (as ``biquad.per_sample``)."""
-    if value.dim() == 3:
-        return upsample_linear(value, n_samples)[:, None]
-    return value[:, None, None, :]
+_per_sample = control_per_sample  # the one control upsampler (core.upsample)
 
 
 def _max_filter_hz(sample_rate: float) -> float:
