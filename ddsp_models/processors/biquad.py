@@ -25,18 +25,12 @@ from ..core.iir import (
 from ..core.scaling import LogSigmoidRange, SigmoidRange
 from ..core.upsample import control_per_sample
 from .base import Param, Processor, State
-from .base import check_audio as _check_audio
+from .base import check_audio
 from .blocks import control_block, push_samples
 
 __all__ = ["Biquad"]
 
 _GAIN_KINDS = ("peaking", "lowshelf", "highshelf")
-
-
-def check_audio(x: Tensor, owner: str) -> None:
-    """Old argument order of :func:`ddsp_models.processors.base.check_audio` (``owner`` first
-    there), kept for the filter modules that import it from here."""
-    _check_audio(owner, x)
 
 
 per_sample = control_per_sample  # the one control upsampler (core.upsample)
@@ -301,7 +295,7 @@ class Biquad(Processor):
         }
 
     def forward(self, x: Tensor, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor | None = None) -> Tensor:
-        _check_audio("Biquad", x)
+        check_audio("Biquad", x)
         params = {"cutoff_hz": cutoff_hz, "q": q}
         if self.kind in _GAIN_KINDS:
             params["gain_db"] = gain_db
