@@ -126,28 +126,7 @@ def test_exported_torchscript_file_streams_equal_offline(name, tmp_path):
 
 @pytest.mark.parametrize("name", list(GRAPHS))
 def test_onnx_step_equals_offline(name, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
-    from ddsp_models.export.onnx import export_onnx, initial_state, onnx_names
-
-    m = model_of(GRAPHS[name]())
-    n = 4
-    path, info = export_onnx(m, tmp_path / "m.onnx", block_frames=n)
-    sess = ort.InferenceSession(str(path))
-    engine = StreamingSynth(m, block_frames=n)
-    names, state = onnx_names(engine), [s.numpy() for s in initial_state(engine)]
-    assert [i.name for i in sess.get_inputs()] == ["f0_hz", "loudness_db", *names]
-    f0, ld = features(64, seed=2)
-    outs = []
-    for c in range(0, 64, n):
-        res = sess.run(None, {"f0_hz": f0[:, c:c + n].numpy(),
-                              "loudness_db": ld[:, c:c + n].numpy(), **dict(zip(names, state))})
-        outs.append(torch.from_numpy(res[0]))
-        state = res[1:]
-    y = torch.cat(outs, -1)
-    lat = info["latency_samples"]
-    ref = offline(m, f0, ld)[..., : y.shape[-1] - lat]
-    assert err_db(y[..., lat:], ref) < -60
+    assert _onnx_equals_offline(model_of(GRAPHS[name]()), tmp_path, frames=64) < -60
 
 
 def _effect_chain(cls, cfg):
@@ -181,6 +160,36 @@ def test_every_processor_streams_through_a_scripted_model(name, i):
     engine = torch.jit.script(StreamingSynth(m, dtype=torch.float64))
     y = stream(engine, f0, ld, (1, 4, 7, 16))
     assert err_db(y, ref) < -100
+
+
+def _onnx_equals_offline(m, tmp_path, frames=48, n=4):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from ddsp_models.export.onnx import export_onnx, initial_state, onnx_names
+
+    path, info = export_onnx(m, tmp_path / "m.onnx", block_frames=n)
+    sess = ort.InferenceSession(str(path))
+    engine = StreamingSynth(m, block_frames=n)
+    names, state = onnx_names(engine), [s.numpy() for s in initial_state(engine)]
+    f0, ld = features(frames, seed=2)
+    outs = []
+    for c in range(0, frames, n):
+        res = sess.run(None, {"f0_hz": f0[:, c:c + n].numpy(),
+                              "loudness_db": ld[:, c:c + n].numpy(), **dict(zip(names, state))})
+        outs.append(torch.from_numpy(res[0]))
+        state = res[1:]
+    y = torch.cat(outs, -1)
+    lat = info["latency_samples"]
+    ref = offline(m, f0, ld)[..., : y.shape[-1] - lat]
+    return err_db(y[..., lat:], ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,i", PROCESSOR_CASES)
+def test_every_processor_exports_to_onnx(name, i, tmp_path):
+    cls = all_processor_classes()[name]
+    m = model_of(_effect_chain(cls, dict(cls.examples()[i])))
+    assert _onnx_equals_offline(m, tmp_path) < -60
 
 
 def test_offline_synth_and_flush_to_the_last_sample():
