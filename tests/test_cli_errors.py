@@ -296,6 +296,7 @@ def test_a_fresh_process_follows_the_policy_and_help_skips_lightning(tmp_path):
             "from ddsp_models.cli import build_parser, main\n"
             "build_parser().format_help()\n"
             "assert 'lightning' not in sys.modules, 'ddsp --help imported Lightning'\n"
+            "assert 'torch' not in sys.modules, 'ddsp --help imported torch (slow start)'\n"
             f"sys.exit(main(['export', '--model', {str(empty)!r}, '-o', "
             f"{str(tmp_path / 'x.pt')!r}]))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from ..errors import DatasetError, InvalidInputError
 
 
@@ -22,6 +20,8 @@ def evaluate(model, data_dir: str | Path, f0_method: str | None = None, batch_si
     :mod:`ddsp_models.metrics`). f0 and loudness of the output are re-extracted with
     ``f0_fn(audio (B, L), sample_rate, frame_rate, method)`` / ``loudness_fn(audio, sr, fr)``
     (default: :mod:`ddsp_models.features`, the f0 method the data was prepared with)."""
+    import torch  # here, not at import: `ddsp --help` must start fast
+
     from tqdm.auto import tqdm
 
     from ..data.dataset import ShardDataset

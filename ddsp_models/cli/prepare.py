@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..data.prepare import PrepareConfig, prepare_dataset
 from ..errors import InvalidInputError
 
 
@@ -42,6 +41,8 @@ def run(args) -> int:
     """User errors (missing or empty folder, bad rates, no usable file) follow the CLI policy
     of :mod:`ddsp_models.cli`: one line, status 2. Notes on skipped files are printed once the
     dataset is written (a failed run's one line names them itself)."""
+    from ..data.prepare import PrepareConfig, prepare_dataset  # here: a fast `--help`
+
     cfg = PrepareConfig(
         sample_rate=args.sample_rate, frame_rate=args.frame_rate, f0_method=args.f0,
         viterbi=not args.no_viterbi, example_seconds=args.example_seconds,
