@@ -17,7 +17,6 @@ filter delays by ``m`` low-rate samples.
 
 from __future__ import annotations
 
-import math
 from typing import Tuple
 
 import numpy as np

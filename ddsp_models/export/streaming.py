@@ -106,7 +106,8 @@ class StreamingSynth(nn.Module):
         self.param_offset = [int(sum(self.param_size[:i])) for i in range(len(varying))]
         self.n_params = int(model.decoder.n_out)
         with torch.no_grad():
-            values = model.params_from_raw(torch.zeros(1, 1, self.n_params, device=device))
+            values = model.params_from_raw(torch.zeros(1, 1, self.n_params, dtype=dtype,
+                                                       device=device))
         self.static_node = [e.node for e in static]
         self.static_name = [e.param for e in static]
         self.static_value = [values[e.node][e.param].detach().to(dtype).expand(
