@@ -41,7 +41,7 @@ Python and a loop when scripted).
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -53,6 +53,7 @@ __all__ = [
     "FEEDBACK_MATRICES",
     "ABSORPTIONS",
     "prime_delays",
+    "matrix_factor",
     "feedback_matrix",
     "absorption_filters",
     "fdn_block",
@@ -100,36 +101,48 @@ def prime_delays(n_lines: int, sample_rate: float, min_ms: float, max_ms: float)
     return out
 
 
-def _hadamard(n: int) -> np.ndarray:
+def _hadamard_signs(n: int) -> np.ndarray:
     if n < 1 or n & (n - 1):
         raise ValueError(f"a Hadamard matrix needs a power of two lines, got {n}")
     h = np.ones((1, 1))
     while h.shape[0] < n:
         h = np.block([[h, h], [h, -h]])
-    return h / math.sqrt(n)
+    return h
 
 
-def feedback_matrix(kind: str, n: int, seed: int = 0) -> np.ndarray:
-    """An orthogonal ``(n, n)`` float64 matrix (lossless feedback).
+def matrix_factor(kind: str, n: int, seed: int = 0) -> Tensor:
+    """What :func:`feedback_matrix` builds the ``(n, n)`` orthogonal matrix from, as a float32
+    tensor (its values are exact in float32, so casting a module to float64 and back never
+    changes them, and the matrix built in any dtype is orthogonal to that dtype's rounding).
 
-    * ``"householder"``: ``I - (2 / n) 1 1^T`` (any ``n``);
-    * ``"hadamard"``: Sylvester's Hadamard matrix / ``sqrt(n)`` (``n`` a power of two), the
-      densest mixing;
-    * ``"orthogonal"``: a random orthogonal matrix (QR of a Gaussian draw from ``seed``, signs
-      fixed so it is unique), orthogonal to float64 rounding.
+    * ``"householder"``: ``(1, n)`` ones: the reflection ``I - (2 / n) 1 1^T``;
+    * ``"hadamard"``: ``(n, n)`` Sylvester's +-1 Hadamard matrix (``n`` a power of two), scaled
+      by ``1 / sqrt(n)``: the densest mixing;
+    * ``"orthogonal"``: ``(n, n)`` Gaussian vectors from ``seed`` (rounded to float32): the
+      product of the ``n`` reflections ``I - 2 v v^T / |v|^2``, a random orthogonal matrix.
     """
     if kind == "householder":
-        return np.eye(n) - (2.0 / n) * np.ones((n, n))
+        return torch.ones(1, n)
     if kind == "hadamard":
-        return _hadamard(n)
+        return torch.from_numpy(_hadamard_signs(n)).float()
     if kind == "orthogonal":
-        g = np.random.default_rng(int(seed)).standard_normal((n, n))
-        q, r = np.linalg.qr(g)
-        q = q * np.sign(np.diag(r))[None, :]
-        for _ in range(2):  # polish to orthogonality at float64 rounding (Newton-Schulz)
-            q = q @ (1.5 * np.eye(n) - 0.5 * (q.T @ q))
-        return q
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.randn(n, n, generator=g)
     raise ValueError(f"unknown feedback matrix {kind!r}; choose one of {FEEDBACK_MATRICES}")
+
+
+def feedback_matrix(kind: str, factor: Tensor) -> Tensor:
+    """The orthogonal ``(n, n)`` feedback matrix from :func:`matrix_factor`'s ``factor``, in
+    ``factor``'s dtype (cast it first: the values are exact in any float dtype)."""
+    n = factor.shape[-1]
+    if kind == "hadamard":
+        return factor / math.sqrt(n)
+    eye = torch.eye(n, dtype=factor.dtype, device=factor.device)
+    out = eye
+    for k in range(factor.shape[0]):  # out <- (I - 2 v v^T / v^T v) out
+        v = factor[k]
+        out = out - (2.0 / (v * v).sum()) * v[:, None] * (v[None, :] @ out)
+    return out
 
 
 def absorption_filters(
@@ -243,11 +256,18 @@ def fdn_frequency_response(
     filter_b: Tensor,
     filter_a: Tensor,
     n_fft: int,
+    reflection: Optional[Tensor] = None,
 ) -> Tensor:
     """``C (I - P A)^{-1} P b`` on the ``n_fft // 2 + 1`` bins ``f_k = k fs / n_fft``.
 
     Shapes as in :func:`fdn_block`. Returns ``(B, C, n_fft // 2 + 1)`` complex. The delay
     phases are computed from ``k m_i mod n_fft`` in integers (exact in float32 too).
+
+    ``reflection``: a vector ``v`` ``(N,)`` when ``A`` is the single reflection
+    ``I - 2 v v^T / v^T v`` (the Householder matrix: ``v = 1``); ``matrix`` is then not read
+    and each bin costs ``O(N)`` (Sherman-Morrison: ``(I - P) x + 2 P w (w^T x) = P b`` with
+    ``w = v / |v|``; ``1 - p_i != 0`` since absorbing lines have ``|p_i| < 1``) instead of an
+    ``N x N`` solve.
     """
     n_bins = n_fft // 2 + 1
     device = input_gains.device
@@ -260,10 +280,16 @@ def fdn_frequency_response(
     num = filter_b[..., None, :, 0] + filter_b[..., None, :, 1] * zk[:, None]  # (B, K, N)
     den = filter_a[..., None, :, 0] + filter_a[..., None, :, 1] * zk[:, None]
     p = num / den * delay  # (B, K, N)
-    eye = torch.eye(len(delays), dtype=input_gains.dtype, device=device)
-    system = eye - p[..., :, None] * matrix.to(p.dtype)[..., None, :, :]  # (B, K, N, N)
-    rhs = p * input_gains[:, None, :]
-    a = torch.linalg.solve(system, rhs[..., None])[..., 0]  # (B, K, N)
+    if reflection is not None:
+        w = (reflection / torch.sqrt((reflection * reflection).sum())).to(p.dtype)  # (N,)
+        q = p / (1 - p)  # D^-1 P, D = I - P
+        s = (q * input_gains[:, None, :] * w).sum(-1) / (1 + 2 * (q * w * w).sum(-1))
+        a = q * (input_gains[:, None, :] - 2 * w * s[..., None])  # (B, K, N)
+    else:
+        eye = torch.eye(len(delays), dtype=input_gains.dtype, device=device)
+        system = eye - p[..., :, None] * matrix.to(p.dtype)[..., None, :, :]  # (B, K, N, N)
+        rhs = p * input_gains[:, None, :]
+        a = torch.linalg.solve(system, rhs[..., None])[..., 0]  # (B, K, N)
     return torch.matmul(output_gains.to(a.dtype), a.transpose(1, 2))  # (B, C, K)
 
 
@@ -275,10 +301,11 @@ def fdn_impulse_response(
     filter_b: Tensor,
     filter_a: Tensor,
     n_fft: int,
+    reflection: Optional[Tensor] = None,
 ) -> Tensor:
     """The frequency-sampled impulse response ``(B, C, n_fft)``: the inverse FFT of
-    :func:`fdn_frequency_response`, i.e. the exact impulse response time-aliased modulo
-    ``n_fft``."""
+    :func:`fdn_frequency_response` (same arguments), i.e. the exact impulse response
+    time-aliased modulo ``n_fft``."""
     resp = fdn_frequency_response(input_gains, output_gains, matrix, delays, filter_b,
-                                  filter_a, n_fft)
+                                  filter_a, n_fft, reflection)
     return torch.fft.irfft(resp, n_fft)
