@@ -1,7 +1,7 @@
 """Velvet noise and sparse convolution.
 
-Velvet noise (Järveläinen & Karjalainen 2007; Välimäki et al., "Perceptual similarity of
-velvet noise and white noise", 2013) is a sparse sequence of ``±1`` pulses: the time axis is
+Velvet noise (Järveläinen & Karjalainen 2007; Välimäki, Lehtonen & Takanen, "A perceptual
+study on velvet noise and its variants at different pulse densities", IEEE TASLP 2013) is a sparse sequence of ``±1`` pulses: the time axis is
 cut into grid periods of ``T_d = sample_rate / density_hz`` samples and each period holds
 exactly one pulse, at a random position inside it and of random sign:
 
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Elements of one gathered chunk ``(batch, channels, pulses, samples)`` (bounds memory).
-CHUNK_ELEMENTS = 1 << 21
+CHUNK_ELEMENTS = 1 << 20
 
 
 def velvet_pulses(length: int, density_hz: float, sample_rate: float,
@@ -100,7 +100,7 @@ def velvet_gains(signs: Tensor, time_s: Tensor, band_gains: Tensor,
 
 
 def sparse_convolve_block(line: Tensor, delays: Tensor, gains: Tensor, n: int,
-                          chunk_elements: int = 2097152) -> Tensor:
+                          chunk_elements: int = 1048576) -> Tensor:
     """Sparse convolution of the last ``n`` samples of ``line``.
 
     Args:
@@ -113,7 +113,8 @@ def sparse_convolve_block(line: Tensor, delays: Tensor, gains: Tensor, n: int,
             default :data:`CHUNK_ELEMENTS`).
 
     Returns:
-        ``(B, C, K, n)``: ``out[b, c, k, i] = Σ_m gains[b, k, m] · line[b, c, D + i - delays[m]]``.
+        ``(B, C, K, n)``:
+        ``out[b, c, k, i] = Σ_m gains[b, k, m] · line[b, c, D + i - delays[m]]``.
         Cost ``O(M n)`` gathers and ``O(K M n)`` multiply-adds per channel; memory is bounded by
         working on chunks of pulses.
     """
@@ -141,8 +142,8 @@ def _forward(x: Tensor, delays: Tensor, gains: Tensor, d: int) -> Tensor:
 # --- numba kernels (CPU): the same sums as loops over pulses with a contiguous inner loop ---
 _KERNELS = None  # {name: (serial, parallel)} once compiled, False without numba
 
-#: rows * pulses * samples above which the kernels use several threads.
-PARALLEL_MIN_WORK = 1 << 22
+#: rows * pulses * samples above which the kernels use several threads (see :func:`_run`).
+PARALLEL_MIN_WORK = 1 << 27
 
 
 def _kernels():
@@ -162,10 +163,15 @@ def _kernels():
             b = r // channels
             for m in range(n_pulses):
                 d = delays[m]
+                valid = length - d
+                if valid <= 0:  # a delay past the signal's end adds nothing
+                    continue
+                src = x[r, 0:valid]
                 for k in range(n_bands):
                     gain = g[b, k, m]
-                    for n in range(d, length):
-                        out[r, k, n] += gain * x[r, n - d]
+                    dst = out[r, k, d:length]  # views: non-negative indices, loop vectorises
+                    for n in range(valid):
+                        dst[n] += gain * src[n]
 
     def grad_x_kernel(dy, delays, g, channels, gx):
         # gx[r, n] = sum_{k, m} g[b, k, m] dy[r, k, n + d_m]; gx (R, L) zeroed
@@ -175,10 +181,15 @@ def _kernels():
             b = r // channels
             for m in range(n_pulses):
                 d = delays[m]
+                valid = length - d
+                if valid <= 0:
+                    continue
+                dst = gx[r, 0:valid]
                 for k in range(n_bands):
                     gain = g[b, k, m]
-                    for n in range(0, length - d):
-                        gx[r, n] += gain * dy[r, k, n + d]
+                    src = dy[r, k, d:length]
+                    for n in range(valid):
+                        dst[n] += gain * src[n]
 
     def grad_g_kernel(dy, x, delays, channels, gg):
         # gg[b, k, m] = sum_{c, n} dy[b C + c, k, n] x[b C + c, n - d_m]; gg (B, K, M)
@@ -188,12 +199,17 @@ def _kernels():
             b = i // n_pulses
             m = i % n_pulses
             d = delays[m]
+            valid = length - d
             for k in range(n_bands):
                 acc = 0.0
                 for c in range(channels):
+                    if valid <= 0:
+                        break
                     r = b * channels + c
-                    for n in range(d, length):
-                        acc += dy[r, k, n] * x[r, n - d]
+                    a = dy[r, k, d:length]
+                    xs = x[r, 0:valid]
+                    for n in range(valid):
+                        acc += a[n] * xs[n]
                 gg[b, k, m] = acc
 
     def twins(fn, fastmath=False):
@@ -213,8 +229,13 @@ def _kernels():
 
 
 def _run(name: str, work: int, *args) -> None:
+    """The serial kernel, or its numba-parallel twin for big work when torch itself may use
+    several threads (``torch.get_num_threads() > 1``): numba's thread pool competes with
+    torch's, and after a parallel call torch ops were measured several times slower on a
+    busy 2-core machine."""
     serial, parallel = _kernels()[name]
-    (parallel if work >= PARALLEL_MIN_WORK else serial)(*args)
+    big = work >= PARALLEL_MIN_WORK and torch.get_num_threads() > 1
+    (parallel if big else serial)(*args)
 
 
 def _numba_forward(x: Tensor, delays: Tensor, gains: Tensor) -> Tensor:
@@ -300,7 +321,8 @@ def sparse_convolve(x: Tensor, delays: Tensor, gains: Tensor,
         x: ``(B, C, L)``.
         delays: ``(M,)`` int64 pulse delays in samples (``>= 0``).
         gains: ``(B | 1, K, M)`` gain of each pulse in each of ``K`` outputs.
-        max_delay: ``>= max(delays)`` (default: ``max(delays)``, one device sync).
+        max_delay: ``>= max(delays)`` (default: ``max(delays)``, after checking that no delay
+            is negative: one device sync).
         backend: ``"auto"`` (numba loops on CPU, else torch gathers), ``"numba"`` or
             ``"torch"`` (:mod:`ddsp_models.core._numba`).
 
@@ -317,7 +339,11 @@ def sparse_convolve(x: Tensor, delays: Tensor, gains: Tensor,
     if gains.dim() != 3 or gains.shape[-1] != delays.shape[0]:
         raise ValueError(f"gains must be (B | 1, K, M={delays.shape[0]}), got "
                          f"{tuple(gains.shape)}")
-    d = int(delays.max()) if max_delay is None else int(max_delay)
+    if max_delay is None:  # validated once here (a device sync); callers passing it own it
+        if bool((delays < 0).any()):
+            raise ValueError("sparse_convolve: delays must be >= 0 (causal)")
+        max_delay = int(delays.max())
+    d = int(max_delay)
     delays = delays.to(device=x.device, dtype=torch.int64)
     fast = use_numba(x, backend)
     return _SparseConvolve.apply(x, delays, gains.to(x.dtype), d, fast)
