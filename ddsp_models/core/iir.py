@@ -572,10 +572,16 @@ def _allpole_scripted(v: Tensor, a: Tensor, y_hist: Tensor) -> Tensor:
     else:
         a2 = a[..., None, :].expand(lead + [length, order]).reshape(rows, length, order)
     s0 = y_hist.expand(lead + [order]).reshape(rows, order)
-    shift = torch.eye(order, dtype=v.dtype, device=v.device)[: order - 1]
-    m = torch.cat([-a2[..., None, :], shift.expand(rows, length, order - 1, order)], dim=-2)
-    u = torch.cat([v2[..., None], v2.new_zeros(rows, length, order - 1)], dim=-1)
-    return linear_scan(m, u, s0)[..., 0].reshape(lead + [length])
+    # float64 throughout: a scan composes L transition matrices, and with poles near the unit
+    # circle (a 30 Hz band at 16 kHz) float32 products lose everything
+    f64 = torch.float64
+    shift = torch.eye(order, dtype=f64, device=v.device)[: order - 1]
+    m = torch.cat([-a2.to(f64)[..., None, :], shift.expand(rows, length, order - 1, order)],
+                  dim=-2)
+    u = torch.cat([v2.to(f64)[..., None], torch.zeros(rows, length, order - 1, dtype=f64,
+                                                      device=v.device)], dim=-1)
+    y = linear_scan(m, u, s0.to(f64))[..., 0]
+    return y.to(v.dtype).reshape(lead + [length])
 
 
 @torch.jit.unused
@@ -597,9 +603,10 @@ def _allpole_traced(v: Tensor, a: Tensor, y_hist: Tensor) -> Tensor:
                                    y_hist.shape[:-1])
     a2 = (a.expand(*batch, length, order).reshape(-1, length, order) if tv
           else a.expand(*batch, order).reshape(-1, order))
-    y = allpole_scan(v.expand(*batch, length).reshape(-1, length), a2,
-                     y_hist.expand(*batch, order).reshape(-1, order))
-    return y.reshape(*batch, length)
+    f64 = torch.float64  # see _allpole_scripted: scans of near-unit poles need float64
+    y = allpole_scan(v.expand(*batch, length).reshape(-1, length).to(f64), a2.to(f64),
+                     y_hist.expand(*batch, order).reshape(-1, order).to(f64))
+    return y.to(v.dtype).reshape(*batch, length)
 
 
 def lfilter_block(
@@ -671,8 +678,10 @@ def _state_space_scripted(a: Tensor, u: Tensor, s0: Tensor) -> Tensor:
     for d in lead:
         rows *= d
     m = a.expand(lead + [length, order, order]).reshape(rows, length, order, order)
-    states = linear_scan(m, u.reshape(rows, length, order), s0.reshape(rows, order))
-    return states.reshape(lead + [length, order])
+    f64 = torch.float64  # see _allpole_scripted: scans of near-unit poles need float64
+    states = linear_scan(m.to(f64), u.reshape(rows, length, order).to(f64),
+                         s0.reshape(rows, order).to(f64))
+    return states.to(u.dtype).reshape(lead + [length, order])
 
 
 @torch.jit.unused
@@ -682,9 +691,11 @@ def _state_space_fast(a: Tensor, u: Tensor, s0: Tensor) -> Tensor:
     length, order = u.shape[-2], u.shape[-1]
     if torch.compiler.is_compiling():  # log-depth torch scan: a small graph for tracers
         batch = s0.shape[:-1]
-        states = linear_scan(a.expand(*batch, length, order, order).reshape(-1, length, order, order),
-                             u.reshape(-1, length, order), s0.reshape(-1, order))
-        return states.reshape(*batch, length, order)
+        f64 = torch.float64  # see _allpole_scripted: scans of near-unit poles need float64
+        states = linear_scan(
+            a.expand(*batch, length, order, order).reshape(-1, length, order, order).to(f64),
+            u.reshape(-1, length, order).to(f64), s0.reshape(-1, order).to(f64))
+        return states.to(u.dtype).reshape(*batch, length, order)
     return linear_recurrence(a.expand(*a.shape[:-3], length, order, order), u, s0)
 
 
@@ -731,9 +742,13 @@ def freq_sampling_response(b: Tensor, a: Tensor, n_fft: int, cascade: bool = Fal
     Returns:
         ``(..., n_fft)`` taps: the impulse response, time-aliased beyond ``n_fft`` samples.
     """
-    resp = torch.fft.rfft(b, n_fft) / torch.fft.rfft(a, n_fft)
-    if cascade:
-        resp = resp.prod(dim=-2)
+    if not cascade:
+        return torch.fft.irfft(torch.fft.rfft(b, n_fft) / torch.fft.rfft(a, n_fft), n_fft)
+    # sections selected before the FFT and multiplied one by one: the ONNX exporter has no
+    # complex-valued select or prod
+    resp = torch.fft.rfft(b[..., 0, :], n_fft) / torch.fft.rfft(a[..., 0, :], n_fft)
+    for k in range(1, b.shape[-2]):
+        resp = resp * (torch.fft.rfft(b[..., k, :], n_fft) / torch.fft.rfft(a[..., k, :], n_fft))
     return torch.fft.irfft(resp, n_fft)
 
 
