@@ -222,3 +222,31 @@ def test_clashing_state_keys_are_an_error():
     with pytest.raises(ValueError, match="state keys clash"):
         SerialChain([_Lag(1), Gain(), SerialChain([Gain()], names=["b"])],
                     names=["first", "a:b", "a"])
+
+
+@pytest.mark.parametrize("n", [1, 3, 4])
+@pytest.mark.parametrize("lags", [(1, 2, 3), (0, 3, 1), (2, 0, 0, 1)])
+def test_serial_chain_in_fixed_blocks_aligns_by_whole_blocks(lags, n):
+    """The ONNX form: blocks of exactly ``n`` frames, no data-dependent control flow; input
+    delays rounded up to whole blocks (the extra frames in a carried audio line), every child
+    stepped on every block, masked before its own time 0. Equal to the whole render after the
+    (longer) fixed-block latency."""
+    chain = SerialChain([_Lag(lag) for lag in lags])
+    plain = chain.latency_frames(HOP)
+    chain.use_fixed_blocks(n)
+    latency = chain.latency_frames(HOP)
+    assert plain <= latency < plain + n * len(lags)
+    frames = 6 * n + latency
+    g = torch.Generator().manual_seed(1)
+    params = chain.random_params(2, frames, generator=g, dtype=F64)
+    x = torch.randn(2, 1, frames * HOP, generator=g, dtype=F64)
+    ref = chain(x, **params)
+    state = chain.init_state(2, [1], HOP, x)
+    outs = []
+    for t0 in range(0, frames - frames % n, n):
+        p = {k: v[:, t0:t0 + n] for k, v in params.items()}
+        y, state = chain.step([x[..., t0 * HOP:(t0 + n) * HOP]], p, state, n, n * HOP, False)
+        outs.append(y)
+    y = torch.cat(outs, -1)
+    torch.testing.assert_close(y[..., latency * HOP:], ref[..., :y.shape[-1] - latency * HOP])
+    assert torch.equal(y[..., :latency * HOP], torch.zeros_like(y[..., :latency * HOP]))

@@ -96,6 +96,9 @@ class GraphStream(nn.Module):
         self.procs = nn.ModuleDict({n: graph.nodes[n] for n in order})
         # Fixed-size blocks (ONNX): no data-dependent control flow; see forward.
         self.block_frames = int(block_frames)
+        if self.block_frames > 0:
+            for proc in graph.nodes.values():
+                proc.use_fixed_blocks(self.block_frames)
         in_delay, out_lat, total = graph_latencies(graph, self.hop, self.block_frames)
         self.latency_frames = int(total)
         self.latency_samples = self.latency_frames * self.hop

@@ -167,6 +167,13 @@ class Processor(nn.Module):
         """What is carried from one block to the next (see the module docstring)."""
         return ()
 
+    def use_fixed_blocks(self, n_frames: int) -> None:
+        """Prepare for a stream of blocks of exactly ``n_frames`` frames with no data-dependent
+        control flow in ``step`` (what ``torch.export`` / ONNX need; see
+        :class:`~ddsp_models.graph.stream.GraphStream`). Leaf processors need nothing;
+        containers align their children by whole blocks. Called before ``latency_frames`` and
+        ``init_state``."""
+
     def latency_frames(self, hop: int) -> int:
         """Look-ahead in frames at ``hop`` samples per frame: a block's output lags the offline
         output by this many (a centred FIR of fixed taps needs more frames at a smaller hop).

@@ -165,6 +165,13 @@ class _Container(Processor):
             )
         self.processors = nn.ModuleList(children)
         self.names = names
+        #: > 0 in a fixed-block stream (see use_fixed_blocks): children aligned by whole blocks
+        self.block_frames = 0
+
+    def use_fixed_blocks(self, n_frames: int) -> None:
+        self.block_frames = int(n_frames)
+        for p in self.processors:
+            p.use_fixed_blocks(n_frames)
 
     def child_latencies(self, hop: int) -> List[int]:
         """Each child's latency in frames at this hop."""
@@ -214,12 +221,26 @@ class SerialChain(_Container):
         self._check_state_keys()
 
     def child_delays(self, hop: int) -> List[int]:
-        """``d_i``: how many frames child ``i``'s input lags the offline signal."""
+        """``d_i``: how many frames child ``i``'s input lags the offline signal (the earlier
+        children's latencies; in a fixed-block stream rounded up to whole blocks, the extra
+        frames taken up by a carried audio line before the child)."""
         out: List[int] = []
         total = 0
         for lat in self.child_latencies(hop):
+            n = self.block_frames
+            if n > 0:
+                total = (total + n - 1) // n * n
             out.append(total)
             total += lat
+        return out
+
+    def _line_frames(self, hop: int) -> List[int]:
+        """Frames of the audio line before each child (non-zero only with fixed blocks)."""
+        delays = self.child_delays(hop)
+        lats = self.child_latencies(hop)
+        out: List[int] = [0]
+        for i in range(1, len(delays)):
+            out.append(delays[i] - delays[i - 1] - lats[i - 1])
         return out
 
     @classmethod
@@ -237,7 +258,7 @@ class SerialChain(_Container):
         return ch[0] if ch else 1
 
     def latency_frames(self, hop: int) -> int:
-        return sum(self.child_latencies(hop))
+        return self.child_delays(hop)[-1] + self.child_latencies(hop)[-1]
 
     def state_specs(self):
         own = [State(_history_key(n, s.name),
@@ -245,6 +266,9 @@ class SerialChain(_Container):
                      "sum of the earlier children's latencies")
                for i, (n, p) in enumerate(zip(self.names, self.processors)) if i > 0
                for s in p.param_specs() if s.time_varying]
+        own += [State(f"line:{n}", "(B, C, e * hop) audio before the child, e > 0 only in a "
+                      "fixed-block stream (delays rounded up to whole blocks)")
+                for i, n in enumerate(self.names) if i > 0]
         return (*self._children_state_specs(), *own, *_counter_states(),
                 State("channels", f"({len(self.names) + 1},) int64: channels of the input and "
                       "of each child's output"))
@@ -253,10 +277,13 @@ class SerialChain(_Container):
                    like: Tensor) -> Dict[str, Tensor]:
         state: Dict[str, Tensor] = {}
         channels = [int(input_channels[0])]
+        lines = self._line_frames(hop)
         for i, (n, p, d) in enumerate(zip(self.names, self.processors, self.child_delays(hop))):
             for k, v in p.init_state(batch, channels[-1:], hop, like).items():
                 state[f"{n}.{k}"] = v
             if i > 0:
+                state[f"line:{n}"] = torch.zeros(batch, channels[-1], lines[i] * hop,
+                                                 dtype=like.dtype, device=like.device)
                 for spec in p.param_specs():
                     if spec.time_varying:
                         state[_history_key(n, spec.name)] = torch.zeros(
@@ -269,6 +296,8 @@ class SerialChain(_Container):
     def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
              n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
         hop = n_samples // n_frames
+        if self.block_frames > 0:
+            return self._fixed_step(inputs[0], params, state, n_frames, hop)
         x = inputs[0]
         batch = x.shape[0]
         frames = int(state["frames"])
@@ -316,6 +345,47 @@ class SerialChain(_Container):
         new["frames"] = state["frames"] if flushing else state["frames"] + n_frames
         new["flushed"] = state["flushed"] + n_frames if flushing else state["flushed"]
         for k, v in state.items():  # anything not touched (e.g. a history whose param is absent)
+            if k not in new:
+                new[k] = v
+        return x, new
+
+    def _fixed_step(self, x: Tensor, params: Dict[str, Tensor], state: Dict[str, Tensor],
+                    n_frames: int, hop: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """A block of a fixed-block stream, without data-dependent control flow: every child
+        is stepped on every block; before its own time 0 (a whole number of blocks) its output
+        is zeroed and its state kept."""
+        frames = state["frames"]
+        new: Dict[str, Tensor] = {}
+        delays = self.child_delays(hop)
+        for i, p in enumerate(self.processors):
+            name = self.names[i]
+            delay = delays[i]
+            prefix = name + "."
+            if i > 0:
+                x, new["line:" + name] = push_samples(state["line:" + name], x)
+            sub: Dict[str, Tensor] = {}
+            for k, v in params.items():
+                if k.startswith(prefix):
+                    pk = k[len(prefix):]
+                    if delay > 0 and v.dim() == 3:
+                        hk = _history_key(name, pk)
+                        both = torch.cat([state[hk], v], dim=1)
+                        sub[pk] = both[:, :n_frames]
+                        new[hk] = both[:, n_frames:]
+                    else:
+                        sub[pk] = v
+            cs = _with_prefix(state, prefix)
+            y, stepped = p.step([x], sub, cs, n_frames, n_frames * hop, False)
+            if delay > 0:
+                before = frames < delay
+                y = torch.where(before, torch.zeros_like(y), y)
+                for k, v in stepped.items():
+                    stepped[k] = torch.where(before, cs[k], v)
+            x = y
+            for k, v in stepped.items():
+                new[prefix + k] = v
+        new["frames"] = frames + n_frames
+        for k, v in state.items():
             if k not in new:
                 new[k] = v
         return x, new
@@ -454,6 +524,9 @@ class DryWet(Processor):
             {"processor": static, "time_varying": True},
             {"processor": {"type": "StereoGain", "time_varying": False}},
         ]
+
+    def use_fixed_blocks(self, n_frames: int) -> None:
+        self.processor.use_fixed_blocks(n_frames)
 
     def latency_frames(self, hop: int) -> int:
         # A time-varying mix is interpolated towards the next frame: one frame of look-ahead.
