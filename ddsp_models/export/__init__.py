@@ -1,7 +1,8 @@
 """Exporting trained models for use outside Python training code.
 
-* :mod:`.streaming`: :class:`StreamingSynth`, block-by-block rendering with carried state;
-* :mod:`.noise`: the counter-based noise that makes streaming and offline noise identical;
+* :mod:`.streaming`: :class:`StreamingSynth`, any model's decoder and graph block by block with
+  carried state (``ddsp_models.graph.stream.GraphStream`` underneath);
+* :mod:`.noise`: compatibility names for the counter-based noise of :mod:`ddsp_models.core.noise`;
 * :mod:`.torchscript`: scripted streaming / whole-signal modules (:func:`export_torchscript`);
 * :mod:`.onnx`: ONNX export where the operators allow (:func:`export_onnx`).
 """
@@ -15,7 +16,7 @@ _E = "ddsp_models.export."
 _LAZY = {
     "StreamingSynth": _E + "streaming",
     "UnsupportedGraphError": _E + "streaming",
-    "streaming_plan": _E + "streaming",
+    "check_streamable": _E + "streaming",
     "counter_noise": _E + "noise",
     "deterministic_noise": _E + "noise",
     "OfflineSynth": _E + "torchscript",

@@ -65,8 +65,7 @@ def export_torchscript(model, path: str | Path, streaming: bool = True, seed: in
     """Script the model's synthesis and save it atomically to ``path``; returns the path.
 
     Raises:
-        UnsupportedGraphError: the graph has a node the streaming engine cannot render (the
-            message names it).
+        UnsupportedGraphError: the model cannot stream (an MFCC encoder; the message says why).
     """
     from ..data.atomic import atomic_write
 
