@@ -123,4 +123,6 @@ def feedback_sine(p: Tensor, beta: Tensor, s0: Tensor | None = None) -> Tensor:
     """
     if s0 is None:
         s0 = torch.zeros_like(beta)
+    if torch.compiler.is_compiling():  # torch.export (ONNX) cannot trace numba: the loop
+        return feedback_sine_loop(p, beta.to(p.dtype), s0.to(p.dtype))[0]
     return _FeedbackSine.apply(p, beta.to(p.dtype), s0.to(p.dtype))
