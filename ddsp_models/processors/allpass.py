@@ -18,7 +18,7 @@ from ..core.filter_design import allpass_coefficient, first_order_allpass, secon
 from ..core.iir import lfilter
 from ..core.scaling import LogSigmoidRange, SigmoidRange
 from .base import Param, Processor, State, check_audio
-from .blocks import control_block, push_samples
+from .blocks import controls_and_input
 from .svf import (
     _max_filter_hz,
     _per_sample,
@@ -155,15 +155,9 @@ class AllPassCascade(Processor):
         hop = n_samples // n_frames
         x = inputs[0]
         new: Dict[str, Tensor] = {}
-        ctrl: Dict[str, Tensor] = {}  # (B, n_stages, M | 1)
-        for name, value in params.items():
-            if self.time_varying:
-                ctrl[name], new[name] = control_block(value, state[name], hop)
-            else:
-                ctrl[name] = value[:, :, None]
+        ctrl, x = controls_and_input(params, state, new, x, hop)  # (B, n_stages, M | 1)
+        for name in list(ctrl.keys()):
             ctrl[name] = ctrl[name].to(x.dtype)
-        if self.time_varying:
-            x, new["audio"] = push_samples(state["audio"], x)
         limit = _unit_limit(x.dtype)
         y = x
         filt = state["filter"]

@@ -18,8 +18,8 @@ from torch import Tensor
 
 from ..core.upsample import interpolate_frames
 
-__all__ = ["render_in_blocks", "push_frames", "push_samples", "control_block", "valid_mask",
-           "block_slices"]
+__all__ = ["render_in_blocks", "push_frames", "push_samples", "control_block",
+           "controls_and_input", "valid_mask", "block_slices"]
 
 
 def push_frames(history: Tensor, frames: Tensor) -> Tuple[Tensor, Tensor]:
@@ -66,6 +66,33 @@ def control_block(value: Tensor, history: Tensor, hop: int) -> Tuple[Tensor, Ten
         return value[:, :, None], history
     both, new_history = push_frames(history, value)
     return interpolate_frames(both, hop).transpose(1, 2), new_history
+
+
+def controls_and_input(params: Dict[str, Tensor], state: Dict[str, Tensor],
+                       new: Dict[str, Tensor], x: Tensor,
+                       hop: int) -> Tuple[Dict[str, Tensor], Tensor]:
+    """The block preamble of an effect whose controls are interpolated towards the next frame.
+
+    Each parameter at audio rate: time-varying ``(B, N, F)`` values through
+    :func:`control_block` (one frame late; their last frame carried in ``state[name]``, the
+    new one written to ``new[name]``) as ``(B, F, N * hop)``, static ``(B, F)`` values as
+    ``(B, F, 1)``. The input ``x`` is delayed to match by the carried ``state["audio"]`` (hop
+    samples) when the processor declares it, i.e. when a control is time-varying.
+
+    Returns:
+        ``(controls {name: value}, delayed x)``.
+    """
+    controls: Dict[str, Tensor] = {}
+    for name, value in params.items():
+        if value.dim() == 3:
+            controls[name], new[name] = control_block(value, state[name], hop)
+        else:
+            controls[name] = value[:, :, None]
+            if name in state:  # a declared history of a static value: carried unchanged
+                new[name] = state[name]
+    if "audio" in state:
+        x, new["audio"] = push_samples(state["audio"], x)
+    return controls, x
 
 
 def valid_mask(position: Tensor, latency: int, n_frames: int, hop: int, like: Tensor) -> Tensor:

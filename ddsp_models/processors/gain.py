@@ -16,7 +16,7 @@ from torch import Tensor
 from ..core.scaling import SigmoidRange, db_to_amplitude
 from ..core.upsample import control_to_audio_rate
 from .base import Param, Processor, State, check_audio
-from .blocks import control_block, push_samples
+from .blocks import controls_and_input
 
 __all__ = ["Gain", "StereoGain", "StereoWidener", "control_to_audio_rate", "check_audio"]
 
@@ -51,12 +51,8 @@ class _LinearControls(Processor):
 
     def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
              n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
-        hop = n_samples // n_frames
         new: Dict[str, Tensor] = {}
-        controls: Dict[str, Tensor] = {}
-        for name, value in params.items():
-            controls[name], new[name] = control_block(value, state[name], hop)
-        x, new["audio"] = push_samples(state["audio"], inputs[0])
+        controls, x = controls_and_input(params, state, new, inputs[0], n_samples // n_frames)
         return self.apply_controls(x, controls), new
 
     def apply_controls(self, x: Tensor, controls: Dict[str, Tensor]) -> Tensor:

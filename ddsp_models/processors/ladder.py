@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..core.scaling import LogSigmoidRange, SigmoidRange
 from .base import Param, Processor, State, check_audio
-from .blocks import control_block, push_samples
+from .blocks import controls_and_input
 from .svf import (
     _max_filter_hz,
     _per_sample,
@@ -162,12 +162,8 @@ class LadderFilter(Processor):
         hop = n_samples // n_frames
         x = inputs[0]
         new: Dict[str, Tensor] = {}
-        if self.time_varying:
-            fc, new["cutoff_hz"] = control_block(params["cutoff_hz"], state["cutoff_hz"], hop)
-            res, new["resonance"] = control_block(params["resonance"], state["resonance"], hop)
-            x, new["audio"] = push_samples(state["audio"], x)
-        else:
-            fc, res = params["cutoff_hz"][:, :, None], params["resonance"][:, :, None]
+        ctrl, x = controls_and_input(params, state, new, x, hop)
+        fc, res = ctrl["cutoff_hz"], ctrl["resonance"]
         g = torch.tan(math.pi * fc.to(x.dtype) / self.sample_rate)
         k = 4.0 * res.to(x.dtype)
         a, b, c, d = ladder_system(g, k)

@@ -41,7 +41,7 @@ from ..core.iir import lfilter_block
 from ..core.scaling import LogSigmoidRange, SigmoidRange
 from ..core.upsample import upsample_linear
 from .base import Param, Processor, State, check_audio
-from .blocks import control_block, push_samples
+from .blocks import controls_and_input
 from .svf import _max_filter_hz, _per_sample, rbj_svf, rbj_svf_block
 
 __all__ = ["StackedSVF", "SchroederAllpass", "butterworth_qs", "linkwitz_riley_qs",
@@ -191,12 +191,8 @@ class StackedSVF(Processor):
         hop = n_samples // n_frames
         x = inputs[0]
         new: Dict[str, Tensor] = {}
-        if self.time_varying:
-            fc, new["cutoff_hz"] = control_block(params["cutoff_hz"], state["cutoff_hz"], hop)
-            x, new["audio"] = push_samples(state["audio"], x)
-        else:
-            fc = params["cutoff_hz"][:, :, None]
-        fc = fc.to(x.dtype)
+        ctrl, x = controls_and_input(params, state, new, x, hop)
+        fc = ctrl["cutoff_hz"].to(x.dtype)
         zero = torch.zeros(1, dtype=x.dtype, device=x.device)
         filt = state["filter"]
         states: List[Tensor] = []
@@ -551,18 +547,10 @@ class SchroederAllpass(Processor):
         hop = n_samples // n_frames
         x = inputs[0]
         new: Dict[str, Tensor] = {}
-        if self.time_varying:
-            g, new["gain"] = control_block(params["gain"], state["gain"], hop)
-            x, new["audio"] = push_samples(state["audio"], x)
-        else:
-            g = params["gain"][:, :, None]
-        g = g.to(x.dtype)
+        ctrl, x = controls_and_input(params, state, new, x, hop)
+        g = ctrl["gain"].to(x.dtype)
         p = torch.zeros_like(g[..., :1])
         if self.frequency_dependent:
-            if self.time_varying:
-                p, new["damping"] = control_block(params["damping"], state["damping"], hop)
-            else:
-                p = params["damping"][:, :, None]
-            p = p.to(x.dtype)
+            p = ctrl["damping"].to(x.dtype)
         y, new["line"] = self._run(x, g, p, state["line"])
         return y, new

@@ -29,7 +29,7 @@ from ..core.iir import linear_recurrence, state_space_block
 from ..core.scaling import LogSigmoidRange
 from ..core.upsample import control_per_sample
 from .base import Param, Processor, State, check_audio
-from .blocks import control_block, push_samples
+from .blocks import controls_and_input
 
 __all__ = ["StateVariableFilter", "run_state_space", "run_system", "svf_step", "rbj_svf",
            "rbj_svf_system", "rbj_svf_block", "state_space_basis", "state_space_from_basis",
@@ -339,12 +339,8 @@ class StateVariableFilter(Processor):
         hop = n_samples // n_frames
         x = inputs[0]
         new: Dict[str, Tensor] = {}
-        if self.time_varying:
-            fc, new["cutoff_hz"] = control_block(params["cutoff_hz"], state["cutoff_hz"], hop)
-            q, new["q"] = control_block(params["q"], state["q"], hop)
-            x, new["audio"] = push_samples(state["audio"], x)
-        else:
-            fc, q = params["cutoff_hz"][:, :, None], params["q"][:, :, None]
+        ctrl, x = controls_and_input(params, state, new, x, hop)
+        fc, q = ctrl["cutoff_hz"], ctrl["q"]
         zero = torch.zeros(1, dtype=x.dtype, device=x.device)
         y, new["filter"] = rbj_svf_block(x, self.output, fc.to(x.dtype), q.to(x.dtype), zero,
                                          self.sample_rate, state["filter"])
