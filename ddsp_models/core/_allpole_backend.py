@@ -14,7 +14,6 @@ device, so it is the GPU path). Both are forward-only: the gradients live in
 
 from __future__ import annotations
 
-import os
 import types
 
 import numpy as np

@@ -65,7 +65,7 @@ def export_onnx(model, path: str | Path, block_frames: int = 4, seed: int = 0,
     """Export one streaming step of ``block_frames`` frames to ``path``; returns the path and
     the I/O description (also stored in the model's metadata as ``ddsp_io``)."""
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401  (a clear error before any work)
         import onnxscript  # noqa: F401
     except ImportError as err:
         raise OnnxExportError("ONNX export needs the onnx and onnxscript packages: "
