@@ -44,11 +44,10 @@ import torch
 from torch import Tensor, nn
 
 from ..core.scaling import SigmoidRange
-from ..core.upsample import interpolate_frames
+from ..core.upsample import control_to_audio_rate, interpolate_frames
 from . import processor_from_dict
 from .base import Param, Processor, State, check_audio
 from .blocks import push_samples
-from ..core.upsample import control_to_audio_rate
 
 __all__ = ["SerialChain", "ParallelMix", "DryWet", "processor_to_dict"]
 
@@ -179,6 +178,49 @@ class _Container(Processor):
         for p in self.processors:
             out.append(p.latency_frames(hop))
         return out
+
+    def _step_branches(self, branches: List[Tensor], params: Dict[str, Tensor],
+                       state: Dict[str, Tensor], new: Dict[str, Tensor], n_frames: int,
+                       hop: int, flushing: bool) -> Tensor:
+        """One block of children side by side, child ``i`` on ``branches[i]``: each runs its
+        real frames, then its own flush, then nothing; outputs lined up to the longest latency
+        by the carried ``line:<child>`` audio and summed (ParallelMix, Multiband). Writes the
+        children's states, the lines and the counters into ``new``."""
+        frames = int(state["frames"])
+        t0 = frames + int(state["flushed"])
+        outs: List[Tensor] = []
+        latencies = self.child_latencies(hop)
+        for i, p in enumerate(self.processors):
+            name = self.names[i]
+            prefix = name + "."
+            x = branches[i]
+            line = state["line:" + name]
+            sub = _with_prefix(params, prefix)
+            cs = _with_prefix(state, prefix)
+            _, s1, s2 = _segments(t0, 0, frames, latencies[i], n_frames, flushing)
+            pieces: List[Tensor] = []
+            if s1 > 0:
+                y, cs = p.step([x[..., :s1 * hop]], _frame_slice(sub, 0, s1), cs, s1,
+                               s1 * hop, False)
+                pieces.append(y)
+            if s2 > s1:
+                y, cs = p.step([torch.zeros_like(x[..., s1 * hop:s2 * hop])],
+                               _frame_slice(sub, s1, s2), cs, s2 - s1, (s2 - s1) * hop, True)
+                pieces.append(y)
+            if s2 < n_frames:  # after its own flush (only a shorter branch: the line is there)
+                pieces.append(torch.zeros(x.shape[0], line.shape[1], (n_frames - s2) * hop,
+                                          dtype=x.dtype, device=x.device))
+            y = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+            y, new["line:" + name] = push_samples(line, y)
+            outs.append(y)
+            for k, v in cs.items():
+                new[prefix + k] = v
+        total = outs[0]
+        for o in outs[1:]:
+            total = total + o
+        new["frames"] = state["frames"] if flushing else state["frames"] + n_frames
+        new["flushed"] = state["flushed"] + n_frames if flushing else state["flushed"]
+        return total
 
     def _check_state_keys(self) -> None:
         keys = [s.name for s in self.state_specs()]
@@ -449,41 +491,9 @@ class ParallelMix(_Container):
              n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
         hop = n_samples // n_frames
         x = inputs[0]
-        frames = int(state["frames"])
-        t0 = frames + int(state["flushed"])
         new: Dict[str, Tensor] = {}
-        outs: List[Tensor] = []
-        latencies = self.child_latencies(hop)
-        for i, p in enumerate(self.processors):
-            name = self.names[i]
-            prefix = name + "."
-            line = state["line:" + name]
-            sub = _with_prefix(params, prefix)
-            cs = _with_prefix(state, prefix)
-            _, s1, s2 = _segments(t0, 0, frames, latencies[i], n_frames, flushing)
-            pieces: List[Tensor] = []
-            if s1 > 0:
-                y, cs = p.step([x[..., :s1 * hop]], _frame_slice(sub, 0, s1), cs, s1,
-                               s1 * hop, False)
-                pieces.append(y)
-            if s2 > s1:
-                y, cs = p.step([torch.zeros_like(x[..., s1 * hop:s2 * hop])],
-                               _frame_slice(sub, s1, s2), cs, s2 - s1, (s2 - s1) * hop, True)
-                pieces.append(y)
-            if s2 < n_frames:  # after its own flush (only a shorter branch: the line is there)
-                pieces.append(torch.zeros(x.shape[0], line.shape[1], (n_frames - s2) * hop,
-                                          dtype=x.dtype, device=x.device))
-            y = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
-            y, new["line:" + name] = push_samples(line, y)
-            outs.append(y)
-            for k, v in cs.items():
-                new[prefix + k] = v
-        total = outs[0]
-        for o in outs[1:]:
-            total = total + o
-        new["frames"] = state["frames"] if flushing else state["frames"] + n_frames
-        new["flushed"] = state["flushed"] + n_frames if flushing else state["flushed"]
-        return total, new
+        branches: List[Tensor] = [x for _ in range(len(self.names))]
+        return self._step_branches(branches, params, state, new, n_frames, hop, flushing), new
 
     def forward(self, x: Tensor, **params: Tensor) -> Tensor:
         check_audio("ParallelMix", x)

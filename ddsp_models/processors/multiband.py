@@ -45,15 +45,11 @@ from ..core.filter_design import butterworth_sos
 from ..core.iir import lfilter_block, sosfilt
 from . import load_processor_class
 from .base import Processor, State, check_audio
-from .blocks import push_samples
 from .containers import (
     _Container,
     _broadcast_channels,
     _counter,
     _counter_states,
-    _frame_slice,
-    _segments,
-    _with_prefix,
 )
 
 __all__ = ["Multiband", "crossover_sections"]
@@ -295,8 +291,6 @@ class Multiband(_Container):
              n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
         hop = n_samples // n_frames
         x = inputs[0]
-        frames = int(state["frames"])
-        t0 = frames + int(state["flushed"])
         new: Dict[str, Tensor] = {}
         if flushing:  # inputs are zero past the end: no band receives more signal
             bands: List[Tensor] = []
@@ -305,39 +299,7 @@ class Multiband(_Container):
             new["crossover"] = state["crossover"]
         else:
             bands, new["crossover"] = self._split_block(x, state["crossover"])
-        outs: List[Tensor] = []
-        latencies = self.child_latencies(hop)
-        for i, p in enumerate(self.processors):
-            name = self.names[i]
-            prefix = name + "."
-            band = bands[i]
-            line = state["line:" + name]
-            sub = _with_prefix(params, prefix)
-            cs = _with_prefix(state, prefix)
-            _, s1, s2 = _segments(t0, 0, frames, latencies[i], n_frames, flushing)
-            pieces: List[Tensor] = []
-            if s1 > 0:
-                y, cs = p.step([band[..., :s1 * hop]], _frame_slice(sub, 0, s1), cs, s1,
-                               s1 * hop, False)
-                pieces.append(y)
-            if s2 > s1:
-                y, cs = p.step([torch.zeros_like(band[..., s1 * hop:s2 * hop])],
-                               _frame_slice(sub, s1, s2), cs, s2 - s1, (s2 - s1) * hop, True)
-                pieces.append(y)
-            if s2 < n_frames:  # after its own flush (only a shorter band: the line is there)
-                pieces.append(torch.zeros(x.shape[0], line.shape[1], (n_frames - s2) * hop,
-                                          dtype=x.dtype, device=x.device))
-            y = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
-            y, new["line:" + name] = push_samples(line, y)
-            outs.append(y)
-            for k, v in cs.items():
-                new[prefix + k] = v
-        total = outs[0]
-        for o in outs[1:]:
-            total = total + o
-        new["frames"] = state["frames"] if flushing else state["frames"] + n_frames
-        new["flushed"] = state["flushed"] + n_frames if flushing else state["flushed"]
-        return total, new
+        return self._step_branches(bands, params, state, new, n_frames, hop, flushing), new
 
     def forward(self, x: Tensor, **params: Tensor) -> Tensor:
         check_audio("Multiband", x)
