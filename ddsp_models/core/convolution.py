@@ -142,6 +142,48 @@ def init_partitioned_state(
     return state
 
 
+#: ``(name, doc)`` of every tensor a stream convolving with a (possibly changing) IR carries:
+#: the partitioned convolution's state and the cached IR transform (see
+#: :func:`init_ir_stream_state`, :func:`convolve_with_cached_ir`).
+IR_STREAM_STATES = (
+    ("conv_input", "(B, C, P) the last P input samples"),
+    ("conv_fdl", "(B, C, K-1, P+1, 2) spectra of the last K-1 input partitions"),
+    ("conv_acc", "(B, C, P) output of the current partition period"),
+    ("conv_carry", "(B, C, P) output carried to the next period"),
+    ("conv_position", "() int64 samples consumed"),
+    ("ir_key", "(1|B, k) the values the carried IR spectra were computed from (read from the "
+               "second block on)"),
+    ("ir_head", "(1|B, 1, P) IR taps 0..P-1"),
+    ("ir_spectra", "(1|B, 1, K-1, P+1, 2) rfft(2P) of the IR's later partitions"),
+)
+
+
+def init_ir_stream_state(batch: int, channels: int, n_taps: int, key_size: int, shared: bool,
+                         partition: int, like: Tensor) -> Dict[str, Tensor]:
+    """The :data:`IR_STREAM_STATES` of a fresh stream: :func:`init_partitioned_state` plus an
+    empty IR cache (``shared``: one IR for the whole batch, e.g. a learned one)."""
+    state = init_partitioned_state([batch, channels], n_taps, partition, like)
+    rows = 1 if shared else batch
+    k = max(1, -(-n_taps // partition))
+    state["ir_key"] = torch.zeros(rows, key_size, dtype=like.dtype, device=like.device)
+    state["ir_head"] = torch.zeros(rows, 1, partition, dtype=like.dtype, device=like.device)
+    state["ir_spectra"] = torch.zeros(rows, 1, k - 1, partition + 1, 2, dtype=like.dtype,
+                                      device=like.device)
+    return state
+
+
+def convolve_with_cached_ir(x: Tensor, key: Tensor, head: Tensor, spectra: Tensor,
+                            state: Dict[str, Tensor], hop: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """One block of :func:`partitioned_convolve_step` with the IR transform ``head, spectra``
+    (the carried one when ``ir_unchanged``, else freshly partitioned); returns the output and
+    the new :data:`IR_STREAM_STATES`, the IR cache included."""
+    y, new = partitioned_convolve_step(x, head, spectra, state, hop % head.shape[-1] == 0)
+    new["ir_key"] = key
+    new["ir_head"] = head
+    new["ir_spectra"] = spectra
+    return y, new
+
+
 def partitioned_convolve_step(
     x: Tensor, head: Tensor, spectra: Tensor, state: Dict[str, Tensor], aligned: bool = False
 ) -> Tuple[Tensor, Dict[str, Tensor]]:

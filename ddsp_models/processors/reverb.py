@@ -29,8 +29,8 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..core.convolution import (default_partition_size, init_partitioned_state, ir_unchanged,
-                                partition_ir, partitioned_convolve_step)
+from ..core.convolution import (IR_STREAM_STATES, convolve_with_cached_ir, default_partition_size,
+                                init_ir_stream_state, ir_unchanged, partition_ir)
 from ..core.filtering import fft_convolve
 from ..core.scaling import ExpSigmoid, Identity, LogSigmoidRange, exp_sigmoid
 from .base import Param, Processor, State, check_audio
@@ -91,29 +91,13 @@ class _ConvReverb(Processor):
         return 0
 
     def state_specs(self):
-        return (
-            State("conv_input", "(B, C, P) the last P input samples"),
-            State("conv_fdl", "(B, C, K-1, P+1, 2) spectra of the last K-1 input partitions"),
-            State("conv_acc", "(B, C, P) wet output of the current partition period"),
-            State("conv_carry", "(B, C, P) wet output carried to the next period"),
-            State("conv_position", "() int64 samples consumed"),
-            State("ir_key", "(1|B, k) the values the carried IR spectra were computed from "
-                            "(read from the second block on)"),
-            State("ir_head", "(1|B, 1, P) IR taps 0..P-1 (tap 0 zero with add_dry)"),
-            State("ir_spectra", "(1|B, 1, K-1, P+1, 2) rfft(2P) of the IR's later partitions"),
-        )
+        return tuple(State(name, doc) for name, doc in IR_STREAM_STATES)
 
     def init_state(self, batch: int, input_channels: List[int], hop: int,
                    like: Tensor) -> Dict[str, Tensor]:
         p = int(self.partition_size) or default_partition_size(hop)
-        state = init_partitioned_state([batch, int(input_channels[0])], self.length, p, like)
-        rows = 1 if self.trainable else batch
-        k = max(1, -(-self.length // p))
-        z = dict(dtype=like.dtype, device=like.device)
-        state["ir_key"] = torch.zeros(rows, self._key_size(), **z)
-        state["ir_head"] = torch.zeros(rows, 1, p, **z)
-        state["ir_spectra"] = torch.zeros(rows, 1, k - 1, p + 1, 2, **z)
-        return state
+        return init_ir_stream_state(batch, int(input_channels[0]), self.length,
+                                    self._key_size(), self.trainable, p, like)
 
     def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
              n_frames: int, n_samples: int, flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
@@ -126,11 +110,7 @@ class _ConvReverb(Processor):
             if self.add_dry:
                 ir = torch.cat([torch.zeros_like(ir[:, :1]), ir[:, 1:]], dim=-1)
             head, spectra = partition_ir(ir[:, None, :], state["ir_head"].shape[-1])
-        wet, conv = partitioned_convolve_step(  # reads the conv_* keys
-            x, head, spectra, state, (n_samples // n_frames) % head.shape[-1] == 0)
-        conv["ir_key"] = key
-        conv["ir_head"] = head
-        conv["ir_spectra"] = spectra
+        wet, conv = convolve_with_cached_ir(x, key, head, spectra, state, n_samples // n_frames)
         return (x + wet if self.add_dry else wet), conv
 
 
