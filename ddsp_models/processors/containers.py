@@ -351,18 +351,7 @@ class SerialChain(_Container):
             name = self.names[i]
             delay = delays[i]
             prefix = name + "."
-            # This child's parameters, time-varying ones delayed by its input's lag.
-            sub: Dict[str, Tensor] = {}
-            for k, v in params.items():
-                if k.startswith(prefix):
-                    pk = k[len(prefix):]
-                    if delay > 0 and v.dim() == 3:
-                        hk = _history_key(name, pk)
-                        both = torch.cat([state[hk], v], dim=1)
-                        sub[pk] = both[:, :n_frames]
-                        new[hk] = both[:, n_frames:]
-                    else:
-                        sub[pk] = v
+            sub = self._child_params(name, delay, params, state, new, n_frames)
             cs = _with_prefix(state, prefix)
             s0, s1, s2 = _segments(t0, delay, frames, latencies[i], n_frames, flushing)
             channels = int(state["channels"][i + 1])
@@ -391,6 +380,25 @@ class SerialChain(_Container):
                 new[k] = v
         return x, new
 
+    def _child_params(self, name: str, delay: int, params: Dict[str, Tensor],
+                      state: Dict[str, Tensor], new: Dict[str, Tensor],
+                      n_frames: int) -> Dict[str, Tensor]:
+        """Child ``name``'s parameters for this block, time-varying ones delayed by ``delay``
+        frames (its input's lag) through the carried histories, written into ``new``."""
+        prefix = name + "."
+        sub: Dict[str, Tensor] = {}
+        for k, v in params.items():
+            if k.startswith(prefix):
+                pk = k[len(prefix):]
+                if delay > 0 and v.dim() == 3:
+                    hk = _history_key(name, pk)
+                    both = torch.cat([state[hk], v], dim=1)
+                    sub[pk] = both[:, :n_frames]
+                    new[hk] = both[:, n_frames:]
+                else:
+                    sub[pk] = v
+        return sub
+
     def _fixed_step(self, x: Tensor, params: Dict[str, Tensor], state: Dict[str, Tensor],
                     n_frames: int, hop: int) -> Tuple[Tensor, Dict[str, Tensor]]:
         """A block of a fixed-block stream, without data-dependent control flow: every child
@@ -405,17 +413,7 @@ class SerialChain(_Container):
             prefix = name + "."
             if i > 0:
                 x, new["line:" + name] = push_samples(state["line:" + name], x)
-            sub: Dict[str, Tensor] = {}
-            for k, v in params.items():
-                if k.startswith(prefix):
-                    pk = k[len(prefix):]
-                    if delay > 0 and v.dim() == 3:
-                        hk = _history_key(name, pk)
-                        both = torch.cat([state[hk], v], dim=1)
-                        sub[pk] = both[:, :n_frames]
-                        new[hk] = both[:, n_frames:]
-                    else:
-                        sub[pk] = v
+            sub = self._child_params(name, delay, params, state, new, n_frames)
             cs = _with_prefix(state, prefix)
             y, stepped = p.step([x], sub, cs, n_frames, n_frames * hop, False)
             if delay > 0:
