@@ -18,13 +18,13 @@ allpass and subtractive processors stream through the same functions.
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..core.filter_design import tpt_svf_system
 from ..core.iir import linear_recurrence, state_space_block
 from ..core.scaling import LogSigmoidRange
 from ..core.upsample import control_per_sample
@@ -140,65 +140,7 @@ def svf_step(states: List[Tensor], x: Tensor, g: Tensor, k: Tensor
     return (hp, bp, lp), (bp + v1, lp + v2)
 
 
-def _svf_system(g: Tensor, k: Tensor, m0: Tensor, m1: Tensor, m2: Tensor
-                ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Closed-form per-sample matrices of the TPT SVF with output ``m0 x + m1 bp + m2 lp``.
-
-    With ``h = 1 / (1 + g (g + k))`` and ``u = g h`` (from :func:`svf_step`):
-    ``bp = u x + h s1 - u s2``, ``lp = g u x + g h s1 + (1 - g u) s2``, ``s1' = 2 bp - s1``,
-    ``s2' = 2 lp - s2``.
-    """
-    h = 1 / (1 + g * (g + k))
-    u = g * h
-    gu, gh = g * u, g * h
-    a = torch.stack([torch.stack([2 * h - 1, -2 * u], -1), torch.stack([2 * gh, 1 - 2 * gu], -1)], -2)
-    b = torch.stack([2 * u, 2 * gu], -1)
-    c = torch.stack([m1 * h + m2 * gh, m2 * (1 - gu) - m1 * u], -1)
-    d = m0 + m1 * u + m2 * gu
-    return a, b, c, d
-
-
-def _rbj_mix(kind: str, k: Tensor, amp: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """``(m0, m1, m2)`` of each RBJ response from the SVF outputs (x, bp, lp)."""
-    one, zero = torch.ones_like(k), torch.zeros_like(k)
-    if kind == "lowpass":
-        return zero, zero, one
-    if kind == "highpass":
-        return one, -k, -one
-    if kind == "bandpass":
-        return zero, k, zero
-    if kind == "notch":
-        return one, -k, zero
-    if kind == "allpass":
-        return one, -2 * k, zero
-    if kind == "peaking":
-        return one, k * (amp * amp - 1), zero
-    if kind == "lowshelf":
-        return one, k * (amp - 1), amp * amp - 1
-    if kind == "highshelf":
-        return amp * amp, k * (1 - amp) * amp, 1 - amp * amp
-    raise ValueError("unknown RBJ response " + kind)
-
-
-def rbj_svf_system(kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor, sample_rate: float
-                   ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Per-sample ``(a, b, c, d)`` (see :func:`state_space_from_basis`) of an RBJ response
-    realised by the TPT SVF; ``cutoff_hz`` (Hz), ``q``, ``gain_db`` (dB) broadcast to
-    ``(B, C, L)`` (or ``(B, C, 1)``). TorchScript-compatible: :func:`rbj_svf` runs it whole,
-    :func:`rbj_svf_block` block by block."""
-    amp = torch.pow(10.0, gain_db / 40)
-    g = torch.tan(math.pi * cutoff_hz / sample_rate)
-    k = 1.0 / q
-    if kind == "peaking":
-        k = k / amp
-    elif kind == "lowshelf":
-        g = g / torch.sqrt(amp)
-    elif kind == "highshelf":
-        g = g * torch.sqrt(amp)
-    both = broadcast_all([g, k, amp])
-    g, k, amp = both[0], both[1], both[2]
-    m0, m1, m2 = _rbj_mix(kind, k, amp)
-    return _svf_system(g, k, m0, m1, m2)
+rbj_svf_system = tpt_svf_system  # the one TPT SVF system (core.filter_design)
 
 
 def rbj_svf(x: Tensor, kind: str, cutoff_hz: Tensor, q: Tensor, gain_db: Tensor | float,
