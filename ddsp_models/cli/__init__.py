@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "transfer": "transfer",
     "export": "export",
     "processors": "processors",
+    "demo": "demo",
 }
 
 
