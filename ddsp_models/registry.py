@@ -9,11 +9,14 @@ a model card ``README.md``; see ``checkpoints/README.md``). Names are looked up,
 3. the repository's ``checkpoints/`` folder.
 
 Each folder of the search path holds one sub-folder per model. :func:`resolve_model` also
-accepts a path (a model folder or a Lightning ``.ckpt`` file) and returns it unchanged.
+accepts a path (a model folder or a Lightning ``.ckpt`` file) and returns it unchanged; a file
+of a model folder (``model.safetensors``, ``config.yaml``) stands for its folder; audio and
+other files that cannot be a model are refused with the reason.
 
 :func:`load_model` is THE model loader: every command (``transfer``, ``evaluate``, ``export``)
 and :func:`ddsp_models.load_model` go through it. Every failure — an unknown name, a missing
-path, a folder that is not a model, an empty or corrupt file — raises a
+path, a folder that is not a model, an empty or corrupt file, a ``config.yaml`` whose keys or
+types do not fit (:mod:`ddsp_models.model_files`) — raises a
 :class:`~ddsp_models.errors.DDSPError` whose one-line message names the problem and the fix.
 Lightning is imported only when a model is actually loaded.
 """
@@ -40,6 +43,8 @@ _MARKERS = ("model.safetensors", "config.yaml")
 
 #: Files that are audio, not models (a common slip: ``--model voice.wav``).
 _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".m4a", ".opus")
+#: Files of a model folder that are not a model by themselves (``--model m/model.safetensors``).
+_PART_SUFFIXES = (".safetensors", ".yaml", ".yml", ".json", ".md", ".txt")
 
 
 class UnknownModelError(DDSPError, LookupError):
@@ -100,6 +105,12 @@ def resolve_model(name_or_path: str | os.PathLike,
             raise UnknownModelError(
                 f"{str(p)!r} is an audio file, not a model: pass a shipped model name, a model "
                 "folder or a .ckpt (the audio to process is the INPUT argument)")
+        if p.suffix.lower() in _PART_SUFFIXES:
+            if _is_model_dir(p.parent):  # a file of a model folder: the folder is meant
+                return p.parent
+            raise UnknownModelError(
+                f"{str(p)!r} is a {p.suffix} file, not a model: pass the model folder that "
+                "holds model.safetensors and config.yaml together, a .ckpt or a shipped name")
         return p
     if _is_model_dir(p):
         return p
@@ -144,5 +155,8 @@ def load_model(name_or_path: str | os.PathLike, map_location: str = "cpu",
     from .nn.autoencoder import Autoencoder  # Lightning: only when a model is loaded
 
     if path.is_dir():
+        from .model_files import read_model_config
+
+        read_model_config(path)  # the config's structure and types, before anything is built
         return Autoencoder.from_pretrained(path, map_location=map_location)
     return Autoencoder.from_checkpoint(path, map_location=map_location)

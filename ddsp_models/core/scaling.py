@@ -10,7 +10,7 @@ value its ``forward`` expects (see :mod:`ddsp_models.processors.base`).
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, asdict, dataclass
+from dataclasses import astuple, asdict, dataclass, fields
 from typing import ClassVar, List
 
 import torch
@@ -138,12 +138,29 @@ class Scaling:
 
 
 def scaling_from_dict(d: dict) -> Scaling:
-    """Inverse of :meth:`Scaling.to_dict`."""
+    """Inverse of :meth:`Scaling.to_dict`.
+
+    Raises:
+        InvalidInputError: not a ``{kind: name, **fields}`` mapping, an unknown kind, or
+            fields the kind does not have (the message lists what is known).
+    """
+    from collections.abc import Mapping
+
+    from ..errors import InvalidInputError
+
+    if not isinstance(d, Mapping) or "kind" not in d:
+        raise InvalidInputError(
+            f"a scaling is a mapping {{kind: name, **fields}} (kinds: {sorted(_SCALINGS)}), "
+            f"got {d!r:.80}")
     d = dict(d)
     kind = d.pop("kind")
     if kind not in _SCALINGS:
-        raise ValueError(f"unknown scaling kind {kind!r}; known: {sorted(_SCALINGS)}")
-    return _SCALINGS[kind](**d)
+        raise InvalidInputError(f"unknown scaling kind {kind!r}; known: {sorted(_SCALINGS)}")
+    try:
+        return _SCALINGS[kind](**d)
+    except TypeError as err:
+        names = [f.name for f in fields(_SCALINGS[kind])]
+        raise InvalidInputError(f"scaling {kind!r}: {err}; its fields: {names}") from None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
-from ..errors import DDSPError
+from ..errors import DDSPError, InvalidInputError
 from .base import PROCESSORS, Param, Processor, State
 
 
@@ -220,10 +220,20 @@ def load_processor_class(name: str) -> type[Processor]:
 
 def processor_from_dict(d: Mapping) -> Processor:
     """Build a processor from ``{"type": ClassName, **config}`` (the inverse of
-    ``{"type": type(p).__name__, **p.config()}``)."""
+    ``{"type": type(p).__name__, **p.config()}``).
+
+    Raises:
+        InvalidInputError: ``d`` is not a mapping, or its keywords do not fit the class's
+            constructor (names or simple types; the message lists its arguments).
+        UnknownProcessorError: no processor of that type (the message names close matches).
+    """
+    if not isinstance(d, Mapping):
+        raise InvalidInputError(
+            "a processor is described by a mapping {type: ClassName, **constructor keywords}, "
+            f"e.g. {{type: Harmonic, n_harmonics: 60}}; got a {type(d).__name__}: {d!r:.80}")
     d = dict(d)
     kind = d.pop("type", None)
-    return load_processor_class(kind)(**d)
+    return load_processor_class(kind)(**d)  # the constructor checks its keywords (see base)
 
 
 def all_processor_classes() -> dict[str, type[Processor]]:
