@@ -4,7 +4,11 @@
   carried state (``ddsp_models.graph.stream.GraphStream`` underneath);
 * :mod:`.noise`: compatibility names for the counter-based noise of :mod:`ddsp_models.core.noise`;
 * :mod:`.torchscript`: scripted streaming / whole-signal modules (:func:`export_torchscript`);
-* :mod:`.onnx`: ONNX export where the operators allow (:func:`export_onnx`).
+* :mod:`.onnx`: ONNX export where the operators allow (:func:`export_onnx`);
+* :mod:`.live`: :class:`LiveModel`, audio in, audio out at any host rate and block size
+  (stateful resampling :mod:`.resample_stream`, causal features, the streaming synth);
+* :mod:`.nn_tilde` and :mod:`.neutone`: the live model packaged for nn~ (Max, Pure Data) and
+  Neutone (DAWs), see docs/live.md.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ _LAZY = {
     "export_torchscript": _E + "torchscript",
     "export_onnx": _E + "onnx",
     "OnnxExportError": _E + "onnx",
+    "LiveModel": _E + "live",
+    "StreamResampler": _E + "resample_stream",
+    "export_nn_tilde": _E + "nn_tilde",
+    "export_neutone": _E + "neutone",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
