@@ -68,7 +68,9 @@ class ResumableSampler(Sampler[int]):
 
 
 class DDSPDataModule(pl.LightningDataModule):
-    """Batches of ``{"audio": (B, 1, L), "f0_hz", "f0_confidence", "loudness_db": (B, T, 1)}``.
+    """Batches of ``{"audio": (B, 1, L), "f0_hz", "f0_confidence", "loudness_db": (B, T, 1)}``,
+    plus any extra frame-rate control the shards carry (``gate``, ``velocity``, ``note``:
+    ``(B, T, 1)``; see :class:`~ddsp_models.data.dataset.ShardDataset`).
 
     Args:
         path: a folder written by ``ddsp prepare``.

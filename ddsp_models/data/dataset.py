@@ -14,6 +14,8 @@ from .prepare import FORMAT, MANIFEST
 __all__ = ["ShardDataset", "load_manifest"]
 
 FEATURES = ("f0_hz", "f0_confidence", "loudness_db")
+#: Shard tensors that are not frame-rate controls.
+_NOT_CONTROLS = ("audio", "source", "start")
 
 
 def load_manifest(data_dir: str | Path) -> dict:
@@ -41,7 +43,12 @@ class ShardDataset(Dataset):
     """All examples of a prepared dataset, held in memory (10 min of audio ≈ 150 MB).
 
     Item ``i`` is a dict: ``audio (1, n_samples)``, ``f0_hz``, ``f0_confidence``,
-    ``loudness_db`` ``(n_frames, 1)`` (float32), ``source`` and ``start`` (ints).
+    ``loudness_db`` ``(n_frames, 1)`` (float32), ``source`` and ``start`` (ints), and any
+    further frame-rate control the shards carry (e.g. ``gate``, ``velocity`` or ``note`` of a
+    dataset made from MIDI; see :mod:`ddsp_models.graph.controls`): stored ``(N, n_frames)``
+    or ``(N, n_frames, K)``, given as ``(n_frames, 1)`` / ``(n_frames, K)``. Their names are
+    :attr:`extra_controls` (other per-example tensors are not passed on); the autoencoder
+    uses those its graph declares instead of deriving them from f0 and loudness.
     """
 
     def __init__(self, data_dir: str | Path):
@@ -63,6 +70,13 @@ class ShardDataset(Dataset):
             for k, v in t.items():
                 parts.setdefault(k, []).append(v)
         self.tensors = {k: torch.cat(v) for k, v in parts.items()}
+        n_frames = self.tensors["f0_hz"].shape[1] if "f0_hz" in self.tensors else None
+        self.extra_controls: list[str] = []
+        for k, v in self.tensors.items():
+            if k in FEATURES or k in _NOT_CONTROLS:
+                continue
+            if v.dim() in (2, 3) and v.shape[1] == n_frames:  # frame-rate: a control
+                self.extra_controls.append(k)
         self.sample_rate = int(self.manifest["sample_rate"])
         self.frame_rate = int(self.manifest["frame_rate"])
 
@@ -74,6 +88,9 @@ class ShardDataset(Dataset):
         item = {"audio": t["audio"][i][None]}
         for k in FEATURES:
             item[k] = t[k][i][:, None]
+        for k in self.extra_controls:
+            v = t[k][i]
+            item[k] = (v[:, None] if v.dim() == 1 else v).float()
         item["source"] = int(t["source"][i])
         item["start"] = int(t["start"][i])
         return item

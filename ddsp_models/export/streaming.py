@@ -17,6 +17,12 @@ equals offline sample ``m - latency_samples``. :meth:`StreamingSynth.flush` retu
 ``latency_samples`` samples (the last frame's parameters held, as offline rendering holds
 them).
 
+**External controls.** The graph's external controls (``f0_hz``, ``gate``, ``velocity``,
+``note``, ``loudness_db``; :mod:`ddsp_models.graph.controls`) are derived from each block's
+``f0_hz`` and ``loudness_db`` by :func:`~ddsp_models.graph.controls.derive_control` (the
+TorchScript and ONNX signatures take only those two), or given explicitly with
+:meth:`StreamingSynth.step_controls`. During the flush each is held at its last frame.
+
 Every graph streams (static parameters are the model's learned constants), with one exception
 refused with a reason (:class:`UnsupportedGraphError`): a model with an MFCC encoder (its
 latent ``z`` comes from non-causal audio framing). The module is TorchScript-compatible
@@ -30,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DDSPError
+from ..graph.controls import check_externals, derive_control
 from ..graph.stream import GraphStream
 
 __all__ = ["StreamingSynth", "UnsupportedGraphError", "check_streamable"]
@@ -46,10 +53,11 @@ def check_streamable(model) -> None:
             "models with an MFCC encoder (latent z from non-causal audio framing) cannot be "
             "rendered block by block; train without `encoder:` to stream or export it")
     layout = model.graph.parameter_layout()
-    others = sorted(set(layout.externals) - {"f0_hz"})
-    if others:
-        raise UnsupportedGraphError(f"the graph needs external controls {others}; streaming "
-                                    "from f0 and loudness supplies only f0_hz")
+    try:
+        check_externals(layout.external_specs(), "the graph")
+    except ValueError as err:
+        raise UnsupportedGraphError(f"{err}; streaming derives its controls from f0 and "
+                                    "loudness") from err
 
 
 class StreamingSynth(nn.Module):
@@ -78,6 +86,7 @@ class StreamingSynth(nn.Module):
     static_node: List[str]
     static_name: List[str]
     static_value: List[Tensor]
+    control_names: List[str]
 
     def __init__(self, model, seed: int = 0, batch: int = 1, dtype: torch.dtype = torch.float32,
                  block_frames: int = 0):
@@ -112,10 +121,14 @@ class StreamingSynth(nn.Module):
         self.static_name = [e.param for e in static]
         self.static_value = [values[e.node][e.param].detach().to(dtype).expand(
             self.batch, e.size).contiguous() for e in static]
+        # the graph's external controls; f0_hz is an input, the others are derived or given
+        self.control_names = sorted(layout.externals)
         like = torch.zeros((), dtype=dtype, device=device)
         template = {"#hidden": self.decoder.init_hidden(self.batch, like),
                     "#last_raw": like.new_zeros(self.batch, 1, self.n_params),
                     "#last_f0": like.new_zeros(self.batch, 1, 1),
+                    **{f"#last_{k}": like.new_zeros(self.batch, 1, 1)
+                       for k in self.control_names if k != "f0_hz"},
                     **self.stream.init_state(self.batch, like)}
         for k in template:
             if k == "seed" or k.endswith(".seed"):  # counter-noise seeds (see core.noise)
@@ -156,15 +169,40 @@ class StreamingSynth(nn.Module):
     @torch.jit.export
     def step(self, f0_hz: Tensor, loudness_db: Tensor, state: Dict[str, Tensor],
              flushing: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """One block from an explicit state: ``(audio, new_state)`` (the ONNX form)."""
+        """One block from an explicit state: ``(audio, new_state)`` (the ONNX form); the
+        graph's other external controls are derived from ``f0_hz`` and ``loudness_db``."""
+        given: Dict[str, Tensor] = {}
+        return self.step_controls(f0_hz, loudness_db, given, state, flushing)
+
+    @torch.jit.export
+    def step_controls(self, f0_hz: Tensor, loudness_db: Tensor, given: Dict[str, Tensor],
+                      state: Dict[str, Tensor], flushing: bool
+                      ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """:meth:`step` with external controls ``given`` ``{name: (B, N, 1)}`` (e.g. a MIDI
+        ``gate``) used instead of their derivation. While flushing, every control but
+        ``f0_hz`` is held at its last frame (``given`` and ``loudness_db`` are not read)."""
         n = f0_hz.shape[1]
+        b = f0_hz.shape[0]
         if flushing:
-            raw = state["#last_raw"].expand(f0_hz.shape[0], n, self.n_params)
+            raw = state["#last_raw"].expand(b, n, self.n_params)
             hidden = state["#hidden"]
         else:
             raw, hidden = self.decoder.step(f0_hz, loudness_db, state["#hidden"])
         controls: Dict[str, Tensor] = {"f0_hz": f0_hz}
+        held: Dict[str, Tensor] = {}
+        for name in self.control_names:
+            if name != "f0_hz":
+                if flushing:
+                    value = state["#last_" + name].expand(b, n, 1)
+                elif name in given:
+                    value = given[name].to(f0_hz.dtype)
+                else:
+                    value = derive_control(name, f0_hz, loudness_db)
+                controls[name] = value
+                held["#last_" + name] = value[:, n - 1:]
         y, new = self.stream(self.params(raw), controls, [], state, n, flushing)
+        for k, v in held.items():
+            new[k] = v
         new["#hidden"] = hidden
         new["#last_raw"] = raw[:, n - 1:]
         new["#last_f0"] = f0_hz[:, n - 1:]

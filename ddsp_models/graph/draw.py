@@ -4,7 +4,8 @@ Layered layout: a node's column is its topological depth (longest path from a so
 and synths are in column 0, ``out`` in the last column). Within a column nodes are ordered by
 the mean row of their sources (one barycentre sweep, which removes most crossings). Each box
 shows the node name and processor type; edges into multi-input processors are labelled with
-their inlet. No graphviz binary is needed.
+their inlet. Modulation edges are dashed and labelled with the parameter they modulate. No
+graphviz binary is needed.
 """
 
 from __future__ import annotations
@@ -101,6 +102,18 @@ def draw_graph(
             ax.text(start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.06,
                     tag, ha="center", fontsize=6, color="#222288", zorder=4,
                     bbox=dict(fc="white", ec="none", pad=0.3, alpha=0.8))
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for m in graph.modulations:
+        pairs.setdefault((m.src, m.dst), []).append(m.param)
+    for (src, dst), names in pairs.items():
+        (x0, y0), (x1, y1) = xy[src], xy[dst]
+        start, end = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1 - box_h / 4)
+        ax.annotate("", xy=end, xytext=start,
+                    arrowprops=dict(arrowstyle="-|>", color="#aa3377", lw=0.9, ls="--",
+                                    shrinkA=0, shrinkB=1, connectionstyle="arc3,rad=-0.2"),
+                    zorder=1)
+        ax.text(end[0] - 0.05, end[1] - 0.12, ", ".join(names), ha="right", fontsize=6,
+                color="#aa3377", zorder=4, bbox=dict(fc="white", ec="none", pad=0.3, alpha=0.8))
     xs = [x for x, _ in xy.values()]
     ys = [y for _, y in xy.values()]
     ax.set_xlim(min(xs) - box_w, max(xs) + box_w)

@@ -27,9 +27,9 @@ from typing import Any, Mapping, Sequence
 from torch import Tensor, nn
 
 from ..processors import Processor
-from .types import IN, OUT, Edge, GraphError, n_outputs
+from .types import IN, OUT, Edge, GraphError, Modulation, n_outputs
 
-__all__ = ["Edge", "GraphError", "ProcessorGraph", "IN", "OUT", "n_outputs"]
+__all__ = ["Edge", "GraphError", "Modulation", "ProcessorGraph", "IN", "OUT", "n_outputs"]
 
 
 def _describe(name: str, processor: Processor | None) -> str:
@@ -56,6 +56,7 @@ class ProcessorGraph(nn.Module):
         super().__init__()
         self.nodes: nn.ModuleDict = nn.ModuleDict()
         self.edges: list[Edge] = []
+        self.modulations: list[Modulation] = []
         self._version = 0  # bumped on every structural change (invalidates cached schedules)
         self._cache: dict[Any, Any] = {}
 
@@ -140,12 +141,56 @@ class ProcessorGraph(nn.Module):
         self._changed()
         return self
 
+    def modulate(self, src: str, dst: str, param: str, amount: float = 1.0,
+                 mode: str = "add") -> "ProcessorGraph":
+        """Let the (mono) output of node ``src`` modulate the time-varying parameter ``param``
+        of node ``dst``, read at frame rate: ``"add"`` ``p + amount·m``, ``"multiply"``
+        ``p·(1 - amount + amount·m)``, ``"octaves"`` ``p·2^(amount·m)``; see
+        :mod:`.modulation`. ``src`` then renders before ``dst`` (a dependency like an audio
+        edge; it need not reach ``"out"`` otherwise). Raises :class:`GraphError` for unknown
+        nodes or parameters, static parameters, unknown modes, duplicates and cycles.
+        Returns the graph."""
+        from .modulation import check_mode
+
+        for role, n in (("source", src), ("destination", dst)):
+            if n not in self.nodes:
+                raise GraphError(
+                    f"unknown {role} node {n!r} in modulate({src!r}, {dst!r}, {param!r}); "
+                    f"nodes: {list(self.nodes)} ('in' and 'out' cannot modulate or be modulated)")
+        amount = check_mode(mode, amount)
+        specs = self.nodes[dst].specs_by_name()
+        if param not in specs:
+            raise GraphError(f"node {_describe(dst, self.nodes[dst])} has no parameter "
+                             f"{param!r} to modulate; its parameters: {list(specs)}")
+        if not specs[param].time_varying:
+            raise GraphError(f"{dst}.{param} is static (one value per signal); only time-varying "
+                             "parameters can be modulated (build the node with time_varying=True "
+                             "where it has that option)")
+        if any((m.src, m.dst, m.param) == (src, dst, param) for m in self.modulations):
+            raise GraphError(f"{src!r} already modulates {dst}.{param}")
+        mod = Modulation(src, dst, param, amount, mode)
+        if src == dst:
+            raise GraphError(f"modulation {mod} connects node {src!r} to itself (a cycle)")
+        path = self._path(dst, src)
+        if path is not None:
+            raise GraphError(f"modulation {mod} would close a cycle through node {src!r}: "
+                             + " -> ".join([*path, src, dst]))
+        self.modulations.append(mod)
+        self.__dict__.pop("_adj", None)
+        self._changed()
+        return self
+
+    def modulations_into(self, name: str) -> list[Modulation]:
+        """The modulations of node ``name``'s parameters, in the order they apply."""
+        return [m for m in self.modulations if m.dst == name]
+
     def remove(self, name: str) -> "ProcessorGraph":
         """Remove node ``name`` and every edge touching it; returns the graph."""
         if name not in self.nodes:
             raise GraphError(f"unknown node {name!r}; nodes: {list(self.nodes)}")
         del self.nodes[name]
         self.edges = [e for e in self.edges if name not in (e.src, e.dst)]
+        self.modulations = [m for m in self.modulations if name not in (m.src, m.dst)]
         self.__dict__.pop("_adj", None)
         self._changed()
         return self
@@ -168,9 +213,11 @@ class ProcessorGraph(nn.Module):
 
     def _adjacency(self) -> tuple[dict, dict, dict]:
         """``(successors, predecessors, edges by (dst, inlet))``, kept up to date by
-        ``connect``/``remove`` and rebuilt from ``self.edges`` if that list was edited by hand."""
+        ``connect``/``remove`` and rebuilt from ``self.edges`` if that list was edited by hand.
+        Successors and predecessors include modulation edges (dependencies without audio)."""
         adj = self.__dict__.get("_adj")
-        if adj is None or adj[3] != len(self.edges):
+        count = (len(self.edges), len(self.modulations))
+        if adj is None or adj[3] != count:
             succ: dict[str, dict[str, None]] = {}
             pred: dict[str, dict[str, None]] = {}
             into: dict[tuple[str, int], list[Edge]] = {}
@@ -178,7 +225,10 @@ class ProcessorGraph(nn.Module):
                 succ.setdefault(e.src, {})[e.dst] = None
                 pred.setdefault(e.dst, {})[e.src] = None
                 into.setdefault((e.dst, e.inlet), []).append(e)
-            adj = self.__dict__["_adj"] = (succ, pred, into, len(self.edges))
+            for m in self.modulations:
+                succ.setdefault(m.src, {})[m.dst] = None
+                pred.setdefault(m.dst, {})[m.src] = None
+            adj = self.__dict__["_adj"] = (succ, pred, into, count)
         return adj[:3]
 
     def _add_edge(self, e: Edge) -> None:
@@ -187,7 +237,7 @@ class ProcessorGraph(nn.Module):
         succ.setdefault(e.src, {})[e.dst] = None
         pred.setdefault(e.dst, {})[e.src] = None
         into.setdefault((e.dst, e.inlet), []).append(e)
-        self.__dict__["_adj"] = (succ, pred, into, len(self.edges))
+        self.__dict__["_adj"] = (succ, pred, into, (len(self.edges), len(self.modulations)))
 
     def edges_into(self, name: str, inlet: int | None = None) -> list[Edge]:
         if inlet is not None:
@@ -260,6 +310,10 @@ class ProcessorGraph(nn.Module):
             for n in (e.src, e.dst):
                 if n not in known:
                     raise GraphError(f"edge {e} refers to unknown node {n!r}")
+        for m in self.modulations:
+            for n in (m.src, m.dst):
+                if n not in self.nodes:
+                    raise GraphError(f"modulation {m} refers to unknown node {n!r}")
         order = self.topological_order()
         for name in order:
             p = self.nodes[name]
@@ -326,6 +380,11 @@ class ProcessorGraph(nn.Module):
                     f"node {_describe(name, p)}: inputs with {list(ins)} channel(s) rejected: {err}"
                 ) from err
         chans[OUT] = inlet_channels(OUT, 0)
+        for m in self.modulations:
+            if chans[m.src] not in (None, 1):
+                raise GraphError(
+                    f"modulation {m}: node {_describe(m.src, self.nodes[m.src])} outputs "
+                    f"{chans[m.src]} channels; a modulation source must be mono")
         return chans
 
     # ------------------------------------------------------------------ parameters
@@ -403,4 +462,7 @@ class ProcessorGraph(nn.Module):
         return draw_graph(self, path, **kwargs)
 
     def extra_repr(self) -> str:
-        return "edges=[" + ", ".join(str(e) for e in self.edges) + "]"
+        text = "edges=[" + ", ".join(str(e) for e in self.edges) + "]"
+        if self.modulations:
+            text += ", modulations=[" + ", ".join(str(m) for m in self.modulations) + "]"
+        return text

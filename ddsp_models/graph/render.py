@@ -11,6 +11,9 @@ concatenation. ``weights="separate"`` (default) runs them one by one; ``weights=
 stacks their weights and runs them in one ``torch.func.vmap(functional_call)`` — it needs a
 processor whose forward is vmappable (no ``.item()``, data-dependent control flow or custom
 autograd functions without a vmap rule); see ``docs/graph.md`` for the measured trade-off.
+
+Modulation edges (:mod:`.modulation`) are applied to a node's parameters just before the node
+renders, from its sources' outputs read at frame rate.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from .modulation import apply_modulation, frame_values
 from .types import IN, OUT, GraphError, n_outputs
 from .schedule import batch_classes, sequential_schedule, type_batched_schedule
 
@@ -146,6 +150,21 @@ def _call(name: str, proc, ins: list[Tensor], kw: dict, n_samples: int, batch: i
     return outs
 
 
+def _modulated(name: str, kw: dict, mods: list, produced: dict, n_samples: int) -> dict:
+    """``kw`` with the modulations of node ``name`` applied (see :mod:`.modulation`)."""
+    kw = dict(kw)
+    for m in mods:
+        value = kw[m.param]
+        y = produced[m.src][0]
+        if y.shape[1] != 1:
+            raise GraphError(f"modulation {m}: node {m.src!r} gave {y.shape[1]} channels; a "
+                             "modulation source must be mono")
+        frames = value.shape[1]
+        kw[m.param] = apply_modulation(value, frame_values(y, n_samples // frames, frames),
+                                       m.amount, m.mode)
+    return kw
+
+
 def _signature(ins: list[Tensor], kw: dict) -> tuple:
     """What must agree for nodes to be concatenated: shapes (past the batch axis) and dtypes."""
     return (*[(x.shape[1:], x.dtype) for x in ins], *[(k, v.shape[1:], v.dtype) for k, v in kw.items()])
@@ -247,6 +266,10 @@ def render_graph(
     uses: dict[str, int] = {}
     for e in graph.edges:
         uses[e.src] = uses.get(e.src, 0) + 1
+    mods_into: dict[str, list] = {}
+    for m in graph.modulations:
+        mods_into.setdefault(m.dst, []).append(m)
+        uses[m.src] = uses.get(m.src, 0) + 1
     nodes = dict(graph.nodes.items())
     n_in = {n: graph.n_inlets(n) for n in nodes}
     produced: dict[str, tuple[Tensor, ...]] = {}
@@ -286,6 +309,14 @@ def render_graph(
 
     class_of, stacked = batch_classes(graph) if mode == "batched" else ({}, {})
     for step in render_plan(graph, mode, class_of):
+        for n in step:
+            if n in mods_into:
+                kwargs[n] = _modulated(n, kwargs[n], mods_into[n], produced, n_samples)
+                for m in mods_into[n]:
+                    uses[m.src] -= 1
+                    if uses[m.src] == 0:
+                        for j in range(len(produced.pop(m.src))):
+                            origin.pop((m.src, j), None)
         read = {n: [inlet(n, k) for k in range(n_in[n])] for n in step}
         node_ins = {n: [x for x, _ in r] for n, r in read.items()}
         if len(step) == 1:

@@ -8,13 +8,17 @@ Canonical form (what :func:`graph_to_dict` writes)::
     edges:
       - {src: harmonic, dst: reverb}             # inlet/outlet written only when not 0
       - {src: reverb, dst: out}
+    modulations:                                 # written only when there are any
+      - {from: lfo, to: filter.cutoff_hz, mode: octaves, amount: 1.0}
 
 :func:`graph_from_dict` also accepts the short edge forms ``"harmonic -> reverb"``,
 ``"a -> mix:1"`` (inlet 1) and ``[src, dst]`` / ``[src, dst, inlet]``, and
 ``{preset: name, **kwargs}`` for a graph of :mod:`.presets`. Processors are built
 with ``Class(**config)``, the class looked up in the processor registry (or in the
 ``processors`` mapping passed in). Learnable weights are not part of the dict; they live in
-the module's ``state_dict``.
+the module's ``state_dict``. ``modulations`` entries are read by
+:func:`~ddsp_models.graph.modulation.modulation_from_dict` (``mode`` defaults to ``add``,
+``amount`` to 1).
 """
 
 from __future__ import annotations
@@ -54,7 +58,12 @@ def graph_to_dict(graph: "ProcessorGraph") -> dict[str, Any]:
         if e.outlet:
             d["outlet"] = e.outlet
         edges.append(d)
-    return {"nodes": nodes, "edges": edges}
+    out = {"nodes": nodes, "edges": edges}
+    if graph.modulations:
+        from .modulation import modulation_to_dict
+
+        out["modulations"] = [modulation_to_dict(m) for m in graph.modulations]
+    return out
 
 
 def _node_inlet(s: str, what: str) -> tuple[str, int]:
@@ -119,10 +128,19 @@ def graph_from_dict(
             "a graph dict needs 'nodes' ({name: {type: ..., **config}}) and 'edges'; got "
             f"{sorted(d) if isinstance(d, Mapping) else type(d).__name__}"
         )
-    extra = set(d) - {"nodes", "edges"}
+    extra = set(d) - {"nodes", "edges", "modulations"}
     if extra:
-        raise GraphError(f"unexpected graph keys {sorted(extra)}; expected 'nodes' and 'edges'")
+        raise GraphError(f"unexpected graph keys {sorted(extra)}; expected 'nodes', 'edges' and "
+                         "optionally 'modulations'")
     g = cls()
+    if not isinstance(d["nodes"] or {}, Mapping):
+        raise GraphError(
+            "graph 'nodes' must be a mapping {name: {type: ClassName, **config}}, got a "
+            f"{type(d['nodes']).__name__}: {d['nodes']!r:.80}")
+    if not isinstance(d.get("edges") or [], (list, tuple)):
+        raise GraphError(
+            "graph 'edges' must be a list such as ['harmonic -> reverb', 'reverb -> out'], got "
+            f"a {type(d['edges']).__name__}: {d['edges']!r:.80}")
     for name, spec in (d["nodes"] or {}).items():
         if not isinstance(spec, Mapping) or "type" not in spec:
             raise GraphError(f"node {name!r}: expected {{type: ClassName, **config}}, got {spec!r}")
@@ -140,6 +158,11 @@ def graph_from_dict(
     for e in d.get("edges") or []:
         pe = parse_edge(e)
         g.connect(pe["src"], pe["dst"], inlet=pe["inlet"], outlet=pe["outlet"])
+    if d.get("modulations"):
+        from .modulation import modulation_from_dict
+
+        for m in d["modulations"]:
+            g.modulate(**modulation_from_dict(m))
     return g
 
 
@@ -153,8 +176,25 @@ def graph_to_yaml(graph: "ProcessorGraph", path: str | Path) -> Path:
 def graph_from_yaml(
     path: str | Path, processors: Mapping[str, type] | None = None, *, cls: type
 ) -> "ProcessorGraph":
-    """Read a graph from YAML: the whole file, or its ``graph:`` entry (a recipe)."""
-    d = yaml.safe_load(Path(path).read_text())
-    if isinstance(d, Mapping) and "nodes" not in d and "graph" in d:
-        d = d["graph"]
-    return graph_from_dict(d, processors, cls=cls)
+    """Read a graph from YAML: the whole file, its ``graph:`` entry, or its ``model: graph:``
+    entry (a training recipe such as ``recipes/solo_instrument.yaml``, or a model folder's
+    ``config.yaml``)."""
+    path = Path(path)
+    try:
+        d = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise GraphError(f"cannot read a graph from {path}: {' '.join(str(err).split())}") from err
+    if isinstance(d, Mapping) and "nodes" not in d and "preset" not in d:
+        model = d.get("model")
+        if "graph" in d:
+            d = d["graph"]
+        elif isinstance(model, Mapping) and "graph" in model:
+            d = model["graph"]
+        else:
+            raise GraphError(
+                f"{path} holds no graph: expected top-level 'nodes' and 'edges', a 'graph:' "
+                f"entry or a 'model: graph:' entry (as in a recipe); found keys {sorted(d)}")
+    try:
+        return graph_from_dict(d, processors, cls=cls)
+    except GraphError as err:
+        raise GraphError(f"{path}: {err}") from err

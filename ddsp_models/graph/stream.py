@@ -18,6 +18,10 @@ At the end of a stream, :meth:`GraphStream.step` with ``flushing=True`` for
 returns the whole render's last samples. Within a flush, each node first receives its
 remaining real frames, then its own flush (contract item 3), then nothing.
 
+Modulation edges (:mod:`.modulation`) count like audio edges for the input delay; the source's
+output, read at frame rate, is delayed by whole frames to line up with the destination's
+delayed parameters, and during the destination's own flush its last modulated frame is held.
+
 :func:`render_graph_in_blocks` drives a stream through a whole signal (for tests and for
 chunked rendering of long files).
 """
@@ -28,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..processors.blocks import block_slices, push_frames, push_samples
+from .modulation import apply_modulation, frame_values
 from .types import IN, OUT, GraphError, n_outputs
 
 __all__ = ["GraphStream", "render_graph_in_blocks", "graph_latencies"]
@@ -48,6 +53,7 @@ def graph_latencies(graph, hop: int, block_frames: int = 0
     in_delay: dict[str, int] = {}
     for name in graph.topological_order():
         srcs = [out_lat[e.src] for e in graph.edges if e.dst == name]
+        srcs += [out_lat[m.src] for m in graph.modulations if m.dst == name]
         d = max(srcs, default=0)
         if block_frames > 0:
             d = -(-d // block_frames) * block_frames
@@ -82,6 +88,13 @@ class GraphStream(nn.Module):
     externals: Dict[str, List[str]]
     time_varying: Dict[str, List[str]]
     inlet_channels: Dict[str, List[int]]
+    mod_src: List[str]
+    mod_dst: List[str]
+    mod_param: List[str]
+    mod_amount: List[float]
+    mod_mode: List[str]
+    mod_delay: List[int]
+    mod_held: Dict[str, List[str]]
 
     def __init__(self, graph, hop: int, input_channels: Sequence[int] = (),
                  block_frames: int = 0):
@@ -119,6 +132,17 @@ class GraphStream(nn.Module):
         self.edge_delay: List[int] = [
             (dst_delay[e.dst] - out_lat[e.src]) * self.hop for e in edges]
         self.input_channels: List[int] = input_channels
+        mods = list(graph.modulations)
+        self.mod_src = [m.src for m in mods]
+        self.mod_dst = [m.dst for m in mods]
+        self.mod_param = [m.param for m in mods]
+        self.mod_amount = [float(m.amount) for m in mods]
+        self.mod_mode = [m.mode for m in mods]
+        self.mod_delay = [int(in_delay[m.dst] - out_lat[m.src]) for m in mods]
+        self.mod_held = {n: [] for n in order}
+        for m in mods:
+            if m.param not in self.mod_held[m.dst]:
+                self.mod_held[m.dst].append(m.param)
 
         def source_channels(e) -> int:
             return int(input_channels[e.outlet]) if e.src == IN else int(chans[e.src])
@@ -149,6 +173,14 @@ class GraphStream(nn.Module):
             if d > 0:
                 state[f"#edge{i}"] = torch.zeros(batch, self.edge_channels[i], d,
                                                  dtype=like.dtype, device=like.device)
+        for i, d in enumerate(self.mod_delay):
+            if d > 0:
+                state[f"#mod{i}"] = torch.zeros(batch, d, 1, dtype=like.dtype, device=like.device)
+        for name, keys in self.mod_held.items():
+            sizes = {s.name: s.size for s in self.procs[name].param_specs()}
+            for key in keys:  # the last modulated frame, held during the node's flush
+                state[f"{name}@{key}"] = torch.zeros(batch, 1, sizes[key], dtype=like.dtype,
+                                                     device=like.device)
         return state
 
     def state_names(self) -> List[str]:
@@ -156,6 +188,18 @@ class GraphStream(nn.Module):
         return list(self.init_state(1, torch.zeros(())).keys())
 
     # ------------------------------------------------------------------ one block
+    def _modulate(self, name: str, p: Dict[str, Tensor], produced: Dict[str, Tensor],
+                  state: Dict[str, Tensor], new: Dict[str, Tensor], n: int) -> None:
+        """Apply the modulations of node ``name`` to its (delayed) block parameters ``p``."""
+        for i in range(len(self.mod_dst)):
+            if self.mod_dst[i] == name:
+                m = frame_values(produced[self.mod_src[i]], self.hop, n)
+                if self.mod_delay[i] > 0:
+                    both, new[f"#mod{i}"] = push_frames(state[f"#mod{i}"], m)
+                    m = both[:, :n]
+                key = self.mod_param[i]
+                p[key] = apply_modulation(p[key], m, self.mod_amount[i], self.mod_mode[i])
+
     def _node_params(self, name: str, params: Dict[str, Dict[str, Tensor]],
                      controls: Dict[str, Tensor]) -> Dict[str, Tensor]:
         out: Dict[str, Tensor] = {}
@@ -203,11 +247,21 @@ class GraphStream(nn.Module):
                 for key in self.time_varying[name]:
                     both, new[f"{name}#{key}"] = push_frames(state[f"{name}#{key}"], p[key])
                     p[key] = both[:, :n]
+            self._modulate(name, p, produced, state, new, n)
             # ---- which frames of this block the node renders: [a0, a1) in its own time
             a0 = position - d
             lo = max(0, -a0)                          # before its time 0: not called
             mid = min(n, max(lo, end_frame - a0))     # real frames
             hi = min(n, max(mid, end_frame + own_l - a0))  # its own flush
+            for key in self.mod_held[name]:  # its own flush holds the last modulated frame
+                last = state[f"{name}@{key}"]
+                if mid > lo:
+                    last = p[key][:, mid - 1:mid]
+                new[f"{name}@{key}"] = last
+                if hi > mid:
+                    v = p[key]
+                    p[key] = torch.cat([v[:, :mid], last.expand(v.shape[0], n - mid,
+                                                                v.shape[2])], dim=1)
             own: Dict[str, Tensor] = {}
             prefix = name + "."
             for key, v in state.items():
@@ -283,6 +337,9 @@ class GraphStream(nn.Module):
                 for key in self.time_varying[name]:
                     both, new[f"{name}#{key}"] = push_frames(state[f"{name}#{key}"], p[key])
                     p[key] = both[:, :n]
+            self._modulate(name, p, produced, state, new, n)
+            for key in self.mod_held[name]:  # no flush in this mode: carried unchanged
+                new[f"{name}@{key}"] = state[f"{name}@{key}"]
             prefix = name + "."
             own: Dict[str, Tensor] = {}
             for key, v in state.items():

@@ -16,7 +16,7 @@ from ..errors import DDSPError
 if TYPE_CHECKING:  # pragma: no cover
     from ..processors import Processor
 
-__all__ = ["Edge", "GraphError", "IN", "OUT", "n_outputs"]
+__all__ = ["Edge", "Modulation", "MOD_MODES", "GraphError", "IN", "OUT", "n_outputs"]
 
 #: Reserved node names: the external audio input(s) and the graph output.
 IN = "in"
@@ -40,6 +40,29 @@ class Edge:
         s = self.src if self.outlet == 0 else f"{self.src}[{self.outlet}]"
         d = self.dst if self.inlet == 0 else f"{self.dst}:{self.inlet}"
         return f"{s} -> {d}"
+
+
+#: How a modulation combines the source's value ``m`` with the parameter's value ``p``.
+MOD_MODES = ("add", "multiply", "octaves")
+
+
+@dataclass(frozen=True)
+class Modulation:
+    """The output of node ``src``, read at frame rate, modulates parameter ``param`` of ``dst``.
+
+    With ``m`` the source's output at each frame's centre sample and ``a = amount``:
+    ``"add"``: ``p + a·m``; ``"multiply"``: ``p·(1 - a + a·m)`` (``a = 1``: ``p·m``, ``a = 0``:
+    ``p``); ``"octaves"``: ``p·2^(a·m)`` (for frequencies). See :mod:`.modulation`.
+    """
+
+    src: str
+    dst: str
+    param: str
+    amount: float = 1.0
+    mode: str = "add"
+
+    def __str__(self) -> str:
+        return f"{self.src} ~> {self.dst}.{self.param} ({self.mode} {self.amount:g})"
 
 
 def n_outputs(processor: "Processor") -> int:

@@ -128,8 +128,15 @@ class Autoencoder(pl.LightningModule):
         log_audio_every_n_val: log audio and spectrograms at every n-th validation run.
         n_log_examples: number of examples logged.
 
-    ``forward(f0_hz (B,T,1) Hz, loudness_db (B,T,1) dB, audio (B,1,L) | None) -> (B,C,T*hop)``;
-    ``audio`` is needed only with an encoder.
+    ``forward(f0_hz (B,T,1) Hz, loudness_db (B,T,1) dB, audio (B,1,L) | None, controls=None)
+    -> (B,C,T*hop)``; ``audio`` is needed only with an encoder.
+
+    External controls: the graph may declare any control of
+    :data:`ddsp_models.graph.controls.CONTROLS` (``f0_hz``, ``gate``, ``velocity``, ``note``,
+    ``loudness_db``); :attr:`external_names` lists them. Each is taken from ``controls``
+    ``{name: (B, T, 1)}`` (in training: from the batch, when the data carries it, e.g. a
+    ``gate`` track) or else derived from ``f0_hz`` and ``loudness_db``
+    (:func:`~ddsp_models.graph.controls.resolve_controls`).
     """
 
     def __init__(
@@ -167,10 +174,11 @@ class Autoencoder(pl.LightningModule):
         self.hop = hop
         self.graph = ProcessorGraph.from_dict(graph)
         layout = self.graph.parameter_layout()
-        unsupported = set(layout.externals) - {"f0_hz"}
-        if unsupported:
-            raise ValueError(f"the graph needs external controls {sorted(unsupported)}; the "
-                             "autoencoder supplies only f0_hz")
+        from ..graph.controls import check_externals
+
+        check_externals(layout.external_specs(), "the graph")
+        #: the external controls the graph reads (given by the batch or derived from f0/loudness)
+        self.external_names: list[str] = sorted(layout.externals)
         self.encoder = None
         z_dims = 0
         if encoder:
@@ -243,15 +251,27 @@ class Autoencoder(pl.LightningModule):
                 params[e.node][e.param] = value.expand(raw.shape[0], e.size)
         return params
 
-    def forward(self, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor | None = None) -> Tensor:
+    def external_controls(self, f0_hz: Tensor, loudness_db: Tensor,
+                          given: dict | None = None) -> dict[str, Tensor]:
+        """The graph's external controls ``{name: (B, T, 1)}``: from ``given`` where present,
+        else derived from the features (:func:`ddsp_models.graph.controls.resolve_controls`)."""
+        from ..graph.controls import resolve_controls
+
+        return resolve_controls(self.external_names, f0_hz, loudness_db, given)
+
+    def forward(self, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor | None = None,
+                controls: dict | None = None) -> Tensor:
         params = self.controls(f0_hz, loudness_db, audio)
         n_samples = f0_hz.shape[1] * self.hop
+        ctl = self.external_controls(f0_hz, loudness_db, controls)
         with _dsp_precision(f0_hz):
-            return self.graph.render(params, n_samples, controls={"f0_hz": f0_hz})
+            return self.graph.render(params, n_samples, controls=ctl)
 
     def _step(self, batch: dict) -> tuple[Tensor, Tensor]:
         target = batch["audio"]
-        out = self(batch["f0_hz"], batch["loudness_db"], target)
+        given = {k: batch[k] for k in self.external_names
+                 if k not in ("f0_hz", "loudness_db") and k in batch}
+        out = self(batch["f0_hz"], batch["loudness_db"], target, controls=given)
         if out.shape[1] != target.shape[1]:
             out = out.mean(1, keepdim=True) if target.shape[1] == 1 else out
         with _dsp_precision(out):
@@ -426,6 +446,9 @@ class Autoencoder(pl.LightningModule):
     @classmethod
     def _build(cls, hparams: dict, source: Path) -> "Autoencoder":
         """``cls(**hparams)`` with errors naming the file the hyper-parameters came from."""
+        from ..model_files import check_model_hparams
+
+        check_model_hparams(hparams, source)
         try:
             return cls(**hparams)
         except (DDSPError, TypeError, ValueError, KeyError) as err:

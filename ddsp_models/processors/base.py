@@ -59,19 +59,51 @@ The block contract (checked for every registered processor by ``tests/test_contr
    reads names from ``params`` and sizes from attributes set in ``__init__``.
 
 :func:`ddsp_models.processors.blocks.render_in_blocks` is the reference driver.
+
+Validation at the boundary
+--------------------------
+* **Constructor arguments.** ``__init_subclass__`` wraps every processor constructor so that,
+  before it runs, its arguments are bound to its signature and checked against their simple
+  annotations (:func:`~ddsp_models.core.arguments.check_arguments`: ``int``, ``float``,
+  ``bool``, ``str``, lists, mappings, ``| None``), and a ``sample_rate`` argument (given or
+  default) by :func:`check_sample_rate`: a positive, finite number of Hz. Failures raise
+  :class:`~ddsp_models.errors.InvalidInputError` (an ``ArgumentError``, also a ``TypeError``,
+  for names and types) naming the processor, the argument and the value. A new processor
+  gets the checks without writing them.
+* **Half precision.** Calling a processor (``processor(...)``, which the graph does) with
+  float16 or bfloat16 tensors follows the class attribute :attr:`Processor.half_precision`:
+
+  - ``"float32"`` (the default): the call computes in float32 (half inputs, weights and
+    buffers are cast up; gradients flow back to them) and the output is cast back to the
+    inputs' dtype. Oscillator phases, recursive filters and FFT convolutions need the
+    precision, and numba kernels have no half types;
+  - ``"native"``: the processor computes in the half dtype itself (declare it only when
+    ``tests/test_half_precision.py`` shows it finite and close to float32);
+  - ``"refuse"``: an :class:`~ddsp_models.errors.InvalidInputError` naming the processor
+    and asking for float32.
+
+  The output dtype is the promoted dtype of the floating inputs (float16 in, float16 out).
+  ``step`` (the block path) is not affected: streams run in the dtype of their state.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Mapping, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from ..core.arguments import check_arguments
 from ..core.scaling import Identity, Scaling, scaling_from_dict
+from ..errors import InvalidInputError
 
-__all__ = ["Param", "State", "Processor", "PROCESSORS", "check_audio"]
+__all__ = ["Param", "State", "Processor", "PROCESSORS", "check_audio", "check_sample_rate",
+           "HALF_PRECISION_POLICIES"]
 
 #: Every concrete processor class by name (filled by ``Processor.__init_subclass__``).
 PROCESSORS: dict[str, type["Processor"]] = {}
@@ -92,6 +124,75 @@ def check_audio(owner: str, x: Tensor, channels: tuple[int, ...] | None = None) 
     if channels is not None and x.shape[1] not in channels:
         allowed = " or ".join(map(str, channels))
         raise ValueError(f"{owner} needs {allowed} channels, got {x.shape[1]}")
+
+
+def check_sample_rate(owner: str, sample_rate: Any) -> float:
+    """The one check of a processor's sample rate: a positive, finite number of Hz.
+
+    Returns it as a float. Raises :class:`~ddsp_models.errors.InvalidInputError` naming
+    ``owner`` otherwise (0, negative, NaN, infinite, a string or a bool): a rate of 0 or NaN
+    would give NaN audio, not an error, further down.
+    """
+    ok = isinstance(sample_rate, numbers.Real) and not isinstance(sample_rate, bool)
+    if not ok or not math.isfinite(sample_rate) or sample_rate <= 0:
+        raise InvalidInputError(
+            f"{owner}: sample_rate must be a positive, finite number of Hz (e.g. 16000), got "
+            f"{sample_rate!r}")
+    return float(sample_rate)
+
+
+def _checked_init(init):
+    """``init`` (a processor constructor) preceded by the boundary checks of its arguments:
+    :func:`~ddsp_models.core.arguments.check_arguments` (names and simple annotated types) and
+    :func:`check_sample_rate` of a ``sample_rate`` argument (given or default)."""
+    sig = inspect.signature(init)
+    rate = sig.parameters.get("sample_rate")
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        owner = type(self).__name__
+        check_arguments(owner, init, (self, *args), kwargs, signature=sig)
+        if rate is not None:
+            value = sig.bind_partial(self, *args, **kwargs).arguments.get("sample_rate",
+                                                                          rate.default)
+            if value is not inspect.Parameter.empty:
+                check_sample_rate(owner, value)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+#: Values of :attr:`Processor.half_precision` (see the module docstring).
+HALF_PRECISION_POLICIES = ("float32", "native", "refuse")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _map_tensors(x: Any, fn) -> Any:
+    """``fn`` applied to every tensor in ``x`` (tensors, lists, tuples and dicts of them)."""
+    if isinstance(x, Tensor):
+        return fn(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_map_tensors(v, fn) for v in x)
+    if isinstance(x, dict):
+        return {k: _map_tensors(v, fn) for k, v in x.items()}
+    return x
+
+
+def _floating_dtypes(x: Any, out: list) -> list:
+    if isinstance(x, Tensor):
+        if x.is_floating_point():
+            out.append(x.dtype)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _floating_dtypes(v, out)
+    elif isinstance(x, dict):
+        for v in x.values():
+            _floating_dtypes(v, out)
+    return out
+
+
+def _up(t: Tensor) -> Tensor:
+    return t.float() if t.dtype in _HALF else t
 
 
 @dataclass(frozen=True)
@@ -140,8 +241,17 @@ class Processor(nn.Module):
     #: number of audio inputs ``(batch, channels, samples)`` that ``forward`` takes.
     n_inputs: ClassVar[int] = 0
 
+    #: what a call with float16/bfloat16 tensors does: ``"float32"`` (compute in float32,
+    #: cast the output back), ``"native"`` or ``"refuse"`` (see the module docstring).
+    half_precision = "float32"
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if cls.half_precision not in HALF_PRECISION_POLICIES:
+            raise TypeError(f"{cls.__name__}.half_precision must be one of "
+                            f"{HALF_PRECISION_POLICIES}, got {cls.half_precision!r}")
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _checked_init(cls.__dict__["__init__"])
         # The block path is what scripting compiles; forward (often numba / custom autograd)
         # is left out, so torch.jit.script(processor) gives a module whose step() streams.
         if "forward" in cls.__dict__:
@@ -151,6 +261,30 @@ class Processor(nn.Module):
                 setattr(cls, name, torch.jit.export(cls.__dict__[name]))
         if not cls.__name__.startswith("_"):
             PROCESSORS[cls.__name__] = cls
+
+    # --- the call: half precision policy -------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        """``forward`` through ``nn.Module.__call__``; float16/bfloat16 tensors among the
+        arguments follow :attr:`half_precision` (see the module docstring)."""
+        dtypes = _floating_dtypes(kwargs, _floating_dtypes(args, []))
+        if not any(d in _HALF for d in dtypes) or self.half_precision == "native":
+            return super().__call__(*args, **kwargs)
+        half = next(d for d in dtypes if d in _HALF)
+        if self.half_precision == "refuse":
+            raise InvalidInputError(
+                f"{type(self).__name__} does not compute in {str(half).replace('torch.', '')}: "
+                "use float32 (x.float() for the inputs and parameters, processor.float())")
+        out_dtype = functools.reduce(torch.promote_types, dtypes)
+        args, kwargs = _map_tensors(args, _up), _map_tensors(kwargs, _up)
+        weights = {name: t.float() for name, t in (*self.named_parameters(),
+                                                    *self.named_buffers()) if t.dtype in _HALF}
+        if weights:
+            from torch.func import functional_call
+
+            out = functional_call(self, weights, args, kwargs)
+        else:
+            out = super().__call__(*args, **kwargs)
+        return _map_tensors(out, lambda t: t.to(out_dtype) if t.is_floating_point() else t)
 
     # --- examples for the contract tests and docs ---------------------------------------
     @classmethod
