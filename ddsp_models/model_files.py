@@ -33,13 +33,12 @@ def _positive(v: Any, integer: bool = False) -> bool:
     return v > 0 and (not integer or float(v).is_integer())
 
 
-def _problem(hp: Mapping[str, Any]) -> str | None:
-    """The first problem of the hyper-parameters ``hp``, in words, or None."""
+def _problem(hp: Mapping[str, Any], model_cls: type) -> str | None:
+    """The first problem of the hyper-parameters ``hp`` of ``model_cls``, in words, or None."""
     from .core.arguments import check_arguments
-    from .nn.autoencoder import Autoencoder
 
     try:
-        check_arguments("model", Autoencoder, (), hp)
+        check_arguments("model", model_cls, (), hp)
     except DDSPError as err:
         return str(err)
     ranges = (("learning_rate", False, "a positive number such as 0.0003"),
@@ -71,19 +70,21 @@ def _problem(hp: Mapping[str, Any]) -> str | None:
     return None
 
 
-def check_model_hparams(hp: Any, source: str | Path) -> None:
+def check_model_hparams(hp: Any, source: str | Path, model_cls: type) -> None:
     """Raise :class:`~ddsp_models.errors.ModelLoadError` naming ``source`` unless ``hp`` is a
-    mapping of :class:`~ddsp_models.nn.Autoencoder` keywords with well-typed values."""
+    mapping of ``model_cls`` (:class:`~ddsp_models.nn.Autoencoder`) keywords with well-typed
+    values. The class is passed in, so this module imports nothing above it."""
     if not isinstance(hp, Mapping):
         raise ModelLoadError(f"{source}: the model's hyper-parameters must be a mapping of "
                              f"keywords, got a {type(hp).__name__}; {_FIX}")
-    problem = _problem(hp)
+    problem = _problem(hp, model_cls)
     if problem:
         raise ModelLoadError(f"{source} does not describe a valid model: {problem}; {_FIX}")
 
 
-def read_model_config(folder: str | Path) -> dict[str, Any]:
-    """The ``model:`` hyper-parameters of a model folder's ``config.yaml``, checked.
+def read_model_config(folder: str | Path, model_cls: type) -> dict[str, Any]:
+    """The ``model:`` hyper-parameters of a model folder's ``config.yaml``, checked as keywords
+    of ``model_cls``.
 
     Raises:
         ModelLoadError: the file is unreadable, not YAML, has no ``model:`` mapping, or holds
@@ -102,5 +103,5 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
             f"keys {sorted(map(str, cfg))}" if isinstance(cfg, Mapping) else type(cfg).__name__)
         raise ModelLoadError(f"{path} must hold a 'model:' mapping of hyper-parameters, got "
                              f"{got}; {_FIX}")
-    check_model_hparams(cfg["model"], path)
+    check_model_hparams(cfg["model"], path, model_cls)
     return dict(cfg["model"])

@@ -157,6 +157,6 @@ def load_model(name_or_path: str | os.PathLike, map_location: str = "cpu",
     if path.is_dir():
         from .model_files import read_model_config
 
-        read_model_config(path)  # the config's structure and types, before anything is built
+        read_model_config(path, Autoencoder)  # the config's structure and types, before anything is built
         return Autoencoder.from_pretrained(path, map_location=map_location)
     return Autoencoder.from_checkpoint(path, map_location=map_location)

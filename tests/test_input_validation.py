@@ -248,19 +248,21 @@ def test_a_file_of_a_model_folder_stands_for_the_folder(tmp_path, model_dir):
 
 def test_shipped_models_pass_the_config_checks():
     from ddsp_models.model_files import read_model_config
+    from ddsp_models.nn import Autoencoder
 
     for d in sorted((ROOT / "checkpoints").iterdir()):
         if (d / "config.yaml").is_file():
-            assert read_model_config(d)["sample_rate"] == SR
+            assert read_model_config(d, Autoencoder)["sample_rate"] == SR
 
 
 def test_model_hparams_must_be_a_mapping():
     from ddsp_models.model_files import check_model_hparams
+    from ddsp_models.nn import Autoencoder
 
     with pytest.raises(ModelLoadError, match="x.ckpt: the model's hyper-parameters must be a "
                                              "mapping"):
-        check_model_hparams([1, 2], "x.ckpt")
-    check_model_hparams({"sample_rate": SR, "decoder": {"hidden_size": 8}}, "x.ckpt")
+        check_model_hparams([1, 2], "x.ckpt", Autoencoder)
+    check_model_hparams({"sample_rate": SR, "decoder": {"hidden_size": 8}}, "x.ckpt", Autoencoder)
 
 
 # ------------------------------------------------------------------ ddsp processors

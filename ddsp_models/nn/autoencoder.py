@@ -448,7 +448,7 @@ class Autoencoder(pl.LightningModule):
         """``cls(**hparams)`` with errors naming the file the hyper-parameters came from."""
         from ..model_files import check_model_hparams
 
-        check_model_hparams(hparams, source)
+        check_model_hparams(hparams, source, cls)
         try:
             return cls(**hparams)
         except (DDSPError, TypeError, ValueError, KeyError) as err:
