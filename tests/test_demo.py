@@ -26,6 +26,7 @@ import soundfile as sf
 
 import ddsp_models.cli
 from ddsp_models.cli import main
+from ddsp_models.errors import DDSPError
 from ddsp_models.demo import logic
 from ddsp_models.errors import DDSPError, InvalidInputError
 
@@ -265,6 +266,38 @@ def test_app_builds_and_handlers_show_messages(tmp_path):
     assert out[:3] == (None, None, None)
     assert out[3].startswith("**Could not transfer:**") and "not a model" in out[3]
     assert "Traceback" not in out[3]
+
+
+def test_served_to_the_network_only_listed_models_are_loaded(tmp_path):
+    """Without ``allow_paths`` (``--host`` not loopback) the path box is hidden and ignored, and
+    a model value that is not in the list is refused: a visitor cannot load the server's files."""
+    pytest.importorskip("gradio", reason="gradio (the [demo] extra) is not installed")
+    from ddsp_models.cli.demo import _loopback
+    from ddsp_models.demo.app import ELEM_IDS, build_app
+
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.5")
+    loaded = []
+
+    class Cache:
+        def get(self, ref):
+            loaded.append(ref)
+            raise DDSPError("stop here")
+
+    app = build_app(models=["flute"], f0_method="yin", out_dir=tmp_path / "out", cache=Cache(),
+                    allow_paths=False)
+    box = next(b for b in app.blocks.values() if getattr(b, "elem_id", None)
+               == ELEM_IDS["model_path"])
+    assert box.visible is False
+    fns = {f.fn.__name__: f.fn for f in app.fns.values()}
+    tone = _tone(tmp_path / "tone.wav")
+    with pytest.warns(UserWarning):
+        fns["on_transfer"](str(tone), "flute", "/etc/secret_model", "yin", 0, 0, 0,
+                           logic.AUTO_SCALE, True)
+    with pytest.warns(UserWarning):
+        out = fns["on_transfer"](str(tone), "/etc/other", "", "yin", 0, 0, 0,
+                                 logic.AUTO_SCALE, True)
+    assert loaded == ["flute"] and "no model chosen" in out[3]
 
 
 def test_build_app_rejects_an_unknown_pitch_tracker():

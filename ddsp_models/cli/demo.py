@@ -30,7 +30,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; "
-                        "0.0.0.0: every network interface)")
+                        "0.0.0.0: every network interface; the page then offers only the listed "
+                        "models, without the model-path box, unless --allow-model-paths)")
+    p.add_argument("--allow-model-paths", action="store_true",
+                   help="show the model-path box even when serving to the network (anyone who "
+                        "reaches the page can then load any model file of this computer)")
     p.add_argument("--port", type=int, default=7860,
                    help="TCP port (default 7860; 0: any free port)")
     p.add_argument("--model", "-m", action="append", default=[], metavar="NAME_OR_PATH",
@@ -87,7 +91,7 @@ def run(args) -> int:
     if args.preload and args.model:
         cache.get(args.model[0])
     app = build_app(models=args.model, f0_method=args.f0, max_seconds=args.max_seconds,
-                    cache=cache)
+                    cache=cache, allow_paths=args.allow_model_paths or _loopback(args.host))
     try:
         port = args.port
         try:
@@ -127,6 +131,18 @@ def _stop_on_sigterm():
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, stop)
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` serves this computer only (127.x, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _free_port(host: str) -> int:

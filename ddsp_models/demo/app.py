@@ -64,7 +64,8 @@ def _user_message(err: BaseException) -> str:
 def build_app(models: Sequence[str] = (), f0_method: str | None = None,
               out_dir: str | os.PathLike | None = None,
               max_seconds: float = logic.MAX_SECONDS,
-              cache: logic.ModelCache | None = None) -> "gr.Blocks":
+              cache: logic.ModelCache | None = None,
+              allow_paths: bool = True) -> "gr.Blocks":
     """The demo page.
 
     Args:
@@ -76,6 +77,9 @@ def build_app(models: Sequence[str] = (), f0_method: str | None = None,
             folders older than an hour are deleted.
         max_seconds: longest upload accepted.
         cache: the loaded-model cache (default: a new one keeping 3 models).
+        allow_paths: show the "local model folder" box. Off when the page is served to the
+            network (``ddsp demo --host`` other than loopback): a visitor could otherwise load
+            any model file of the server by its path. Only the listed models are offered then.
     """
     choices = logic.model_choices(models)
     methods = logic.f0_methods()
@@ -122,7 +126,9 @@ def build_app(models: Sequence[str] = (), f0_method: str | None = None,
                 quiet_db=None if quiet_db is None else float(quiet_db))
             logic.check_settings(settings, methods)
             audio, sr = logic.read_upload(path, max_seconds=max_seconds)
-            ref = logic.pick_model(model_choice, model_path)
+            if model_choice not in choices:  # only the listed models (a crafted request)
+                model_choice = None
+            ref = logic.pick_model(model_choice, model_path if allow_paths else None)
             model = cache.get(ref)
             logic.prune_outputs(out)
             res = logic.run_transfer(model, audio, sr, settings, out,
@@ -156,7 +162,8 @@ def build_app(models: Sequence[str] = (), f0_method: str | None = None,
                                         label="Model", elem_id=ELEM_IDS["model"])
                     model_path = gr.Textbox(label="…or a local model folder (path)",
                                             placeholder="/path/to/my_model",
-                                            elem_id=ELEM_IDS["model_path"])
+                                            elem_id=ELEM_IDS["model_path"],
+                                            visible=allow_paths)
                 f0 = gr.Dropdown(methods, value=f0_default,
                                  label="Pitch tracker (yin: fastest; crepe-full: slowest)",
                                  elem_id=ELEM_IDS["f0"])
