@@ -37,6 +37,7 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "train",
     "evaluate": "evaluate",
     "transfer": "transfer",
+    "synth": "synth",
     "export": "export",
     "processors": "processors",
     "demo": "demo",

@@ -358,6 +358,17 @@ class Autoencoder(pl.LightningModule):
 
         return transfer(self, audio, sample_rate, **kwargs)
 
+    def synthesize_midi(self, score, **kwargs):
+        """Perform a MIDI score (a ``.mid`` path or a :class:`ddsp_models.midi.score.Score`) with
+        this model; returns a :class:`ddsp_models.midi.render.MidiResult` (``audio``
+        ``(channels, samples)``, ``stems``, the ``f0_hz`` / ``loudness_db`` curves ``(voices,
+        frames)``). Keywords: see :func:`ddsp_models.midi.synthesize_midi` (``tracks``,
+        ``transpose``, ``tempo_scale``, ``vibrato_depth``, ``seed``, ``sample_rate``,
+        ``max_voices``, ``out_of_range``, ``stems``, ...)."""
+        from ..midi.render import synthesize_midi
+
+        return synthesize_midi(self, score, **kwargs)
+
     # ------------------------------------------------------------------ export
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``model.safetensors``, ``config.yaml`` (hyper-parameters incl. the graph) and
