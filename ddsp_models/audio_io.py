@@ -3,14 +3,14 @@
 * :func:`load_audio` reads WAV, FLAC, OGG/Vorbis, AIFF and, with libsndfile >= 1.1, MP3;
   returns float32 ``(channels, samples)`` or mono ``(samples,)``, optionally resampled.
 * :func:`save_audio` writes through a temporary file in the same folder and renames it, so
-  a crash never leaves a half-written file under the final name.
+  a crash never leaves a half-written file under the final name; the file gets the umask's
+  mode (:mod:`ddsp_models.data.atomic`, the one output policy).
 * :func:`resample` converts ``(..., samples)`` tensors between rates.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -82,9 +82,11 @@ def load_audio(
             f"{str(path)!r} has {n_bad} NaN or infinite samples (a float file written by broken "
             "code?); fix the file, or load it with soundfile and clean it with np.nan_to_num"
         )
-    audio = torch.from_numpy(np.ascontiguousarray(data.T))  # (channels, samples)
-    if mono:
-        audio = audio.mean(dim=0)
+    if mono:  # without a (channels, samples) copy of the whole file: memory of long files
+        audio = torch.from_numpy(np.ascontiguousarray(data[:, 0]) if data.shape[1] == 1
+                                 else data.mean(axis=1, dtype=np.float32))
+    else:
+        audio = torch.from_numpy(np.ascontiguousarray(data.T))  # (channels, samples)
     if sample_rate is not None and int(sample_rate) != sr:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
@@ -148,14 +150,7 @@ def save_audio(
             "normalise it or pass subtype='FLOAT'",
             stacklevel=2,
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, audio.T, int(sample_rate), subtype=subtype, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from .data.atomic import atomic_write  # the one output policy: atomic, umask modes
+
+    return atomic_write(
+        path, lambda tmp: sf.write(tmp, audio.T, int(sample_rate), subtype=subtype, format=fmt))

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import numpy as np
 import torch
 
 from ddsp_models.nn.autoencoder import Autoencoder
@@ -79,7 +80,11 @@ def test_overfit_one_example_halves_the_loss():
 
 def test_save_pretrained_round_trip(tmp_path):
     m = small_model().eval()
-    m.dataset_stats = {"pitch_midi": {"mean": 57.0}}
+    from ddsp_models.data.stats import compute_stats
+
+    rng = np.random.default_rng(0)
+    m.dataset_stats = compute_stats([rng.uniform(200, 300, 50)], [rng.uniform(0, 1, 50)],
+                                    [rng.uniform(-60, -10, 50)])
     m.save_pretrained(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
         "config.yaml", "model.safetensors", "stats.json"]

@@ -127,3 +127,35 @@ def test_evaluate_rejects_mismatched_rates(data_dir):
 
     with pytest.raises(ValueError, match="--sample-rate 16000"):
         evaluate(Other(), data_dir, f0_fn=_peak_f0, loudness_fn=_rms_db)
+
+
+def test_evaluate_cli_user_errors_are_one_line_before_the_model_runs(data_dir, tmp_path, capsys):
+    """Issue 18 item 10: batch size 0, --max-examples 0, a bad or unwritable -o: exit 2, one
+    line, checked before the model is loaded."""
+    import os
+
+    from ddsp_models.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-size", "-3"], "--batch-size"),
+        (["--max-examples", "0"], "--max-examples"),
+        (["-o", str(tmp_path / "m.txt")], ".json"),
+        (["-o", str(tmp_path)], "folder"),
+        (["-o", str(blocker / "m.json")], "file"),
+        (["-o", str(data_dir / "manifest.json")], "dataset's own file"),
+    ]
+    if os.geteuid() != 0:  # root writes into read-only folders
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        cases.append((["-o", str(ro / "m.json")], "writable"))
+    for extra, needle in cases:
+        assert main(["evaluate", str(data_dir), "--model", "violin", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert lines[0].startswith("ddsp evaluate: error:") and needle in lines[0], lines[0]
+    assert json.loads((data_dir / "manifest.json").read_text())["n_examples"] == 3

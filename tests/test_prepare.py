@@ -98,6 +98,7 @@ def test_prepare_mixed_folder(audio_dir, tmp_path):
     assert stats["pitch_midi"]["mean"] == pytest.approx(69.0)
     assert len(stats["loudness_db"]["quantiles"]) == 101
     assert stats["n_frames"] == int(np.ceil(2.5 * FR)) + int(np.ceil(1.7 * FR))
+    assert "notes" in stats and stats["notes"]  # note statistics for ddsp synth
 
 
 def test_interrupted_prepare_leaves_no_half_written_shard(audio_dir, tmp_path, monkeypatch):
@@ -119,13 +120,12 @@ def test_interrupted_prepare_leaves_no_half_written_shard(audio_dir, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset(audio_dir, out, PrepareConfig(**CFG), progress=False,
                         f0_fn=stub_f0, loudness_fn=stub_loudness, log=lambda m: None)
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["shard-00000.safetensors"]  # the complete one only: no temp, no manifest
-    assert real_save is not None and st.load_file is not None
-    assert st.load_file(str(out / "shard-00000.safetensors"))["audio"].shape == (3, SR)
+    # built beside DATA_DIR and swapped in only when complete: nothing at all is left
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recordings"]
     with pytest.raises(FileNotFoundError, match="ddsp prepare"):
         ShardDataset(out)
-    # a re-run replaces everything and completes
+    # a re-run completes
     monkeypatch.setattr(st, "save_file", real_save)
     m = prepare_dataset(audio_dir, out, PrepareConfig(**CFG), progress=False,
                         f0_fn=stub_f0, loudness_fn=stub_loudness, log=lambda m: None)
@@ -139,8 +139,10 @@ def test_all_files_bad_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="s.wav: silent"):
         prepare_dataset(d, tmp_path / "o", PrepareConfig(**CFG), progress=False,
                         f0_fn=stub_f0, loudness_fn=stub_loudness, log=lambda m: None)
-    with pytest.raises(FileNotFoundError, match="no audio files"):
-        prepare_dataset(tmp_path / "o", tmp_path / "o2", progress=False)
+    assert not (tmp_path / "o").exists()  # a failed run leaves nothing behind
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no audio files"):
+        prepare_dataset(tmp_path / "empty", tmp_path / "o2", progress=False)
 
 
 def test_config_errors():

@@ -235,3 +235,47 @@ def test_finetune_recipe_starts_from_weights_and_freezes(data_dir, tmp_path):
         assert torch.equal(v, m.state_dict()[k])
     frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
     assert frozen == ["graph.nodes.reverb.ir"]
+
+
+def test_train_user_errors_are_one_line_before_any_step(data_dir, tmp_path, capsys):
+    """Issue 18 item 10: batch size 0, a bad --ckpt_path, a rate mismatch, a malformed
+    stats.json: exit 2, one line naming the problem and the fix, no step taken."""
+    import json
+
+    from ddsp_models.cli import main
+
+    run = tmp_path / "run"
+    base = ["train", "--config", str(_recipe(tmp_path)), "--data.path", str(data_dir),
+            "--trainer.default_root_dir", str(run), "--trainer.max_steps", "1",
+            "--trainer.logger", "false"]
+    foreign = tmp_path / "weights.ckpt"
+    torch.save({"state_dict": {}}, foreign)  # weights only: not a training checkpoint
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"PK\x03\x04 not a zip" * 10)
+    cases = [
+        (["--data.batch_size", "0"], ["data.batch_size", ">= 1"]),
+        (["--data.batch_size", "500"], ["fewer than one", "data.batch_size"]),
+        (["--ckpt_path", str(tmp_path)], ["no such checkpoint file", "'last'"]),
+        (["--ckpt_path", str(foreign)], ["weights.ckpt", "not a training checkpoint",
+                                          "--model.init_from"]),
+        (["--ckpt_path", str(garbage)], ["garbage.ckpt"]),
+        (["--model.sample_rate", "16000", "--model.frame_rate", "250"],
+         ["sample_rate 8000 Hz but the model 16000 Hz", "ddsp prepare", "--sample-rate 16000"]),
+    ]
+    for extra, needles in cases:
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.startswith("ddsp train")]
+        assert len(lines) == 1 and "Traceback" not in err, err
+        for n in needles:
+            assert n in lines[0], (n, lines[0])
+    assert not (run / "checkpoints").exists()
+
+    bad_data = tmp_path / "bad_data"
+    bad_data.mkdir()
+    for p in data_dir.iterdir():
+        (bad_data / p.name).write_bytes(p.read_bytes())
+    (bad_data / "stats.json").write_text(json.dumps({"quantile_levels": [0, 1]}))
+    assert main(base + ["--data.path", str(bad_data)]) == 2
+    err = capsys.readouterr().err
+    assert "stats.json is not valid dataset statistics" in err and "Traceback" not in err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -102,10 +101,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..registry import load_model
-    from ..data.atomic import atomic_write_json
+    from ..data.atomic import atomic_write_json, check_writable_folder
     from ..data.dataset import load_manifest
-    from ..registry import resolve_model
+    from ..registry import load_model, resolve_model
 
     # cheap checks first: a wrong option, model name or data folder fails before any work
     if args.batch_size < 1:
@@ -116,11 +114,20 @@ def run(args) -> int:
     model_path = resolve_model(args.model)
     load_manifest(args.data_dir)
     if args.output:
-        out_dir = Path(args.output).resolve().parent
+        out = Path(args.output)
+        if out.is_dir():
+            raise IsADirectoryError(21, "-o is a folder; give a .json file name", str(out))
+        if out.suffix.lower() != ".json":
+            raise InvalidInputError(f"-o {args.output}: the metrics are written as JSON; give "
+                                    "a file name ending in .json")
+        out_dir = out.resolve().parent
         if not out_dir.is_dir():
             raise FileNotFoundError(2, "no such folder for -o", str(out_dir))
-        if not os.access(out_dir, os.W_OK):
-            raise PermissionError(13, "cannot write -o here (read-only folder)", str(out_dir))
+        check_writable_folder(out_dir)  # a read-only folder fails now, not after the work
+        if out.resolve() == (Path(args.data_dir) / "manifest.json").resolve() or \
+                out.resolve() == (Path(args.data_dir) / "stats.json").resolve():
+            raise InvalidInputError(f"-o {args.output} would overwrite the dataset's own file; "
+                                    "choose another name")
     model = load_model(model_path)
     metrics = evaluate(model, args.data_dir, args.f0, args.batch_size, args.max_examples,
                        args.confidence_threshold, progress=True)

@@ -37,10 +37,29 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _terminate_as_interrupt(signum, frame):
+    """``SIGTERM`` ends the run like Ctrl-C: workers stopped, temporaries removed, the previous
+    dataset kept, one line (``ddsp prepare: interrupted``)."""
+    raise KeyboardInterrupt
+
+
 def run(args) -> int:
-    """User errors (missing or empty folder, bad rates, no usable file) follow the CLI policy
-    of :mod:`ddsp_models.cli`: one line, status 2. Notes on skipped files are printed once the
-    dataset is written (a failed run's one line names them itself)."""
+    """User errors (missing or empty folder, bad rates, an unwritable output, no usable file)
+    follow the CLI policy of :mod:`ddsp_models.cli`: one line, status 2, checked before any
+    file is analysed. Notes on skipped files are printed once the dataset is written (a failed
+    run's one line names them itself). Ctrl-C and ``SIGTERM`` end the run within a couple of
+    seconds (status 130) and leave the previous dataset in place."""
+    import math
+    import signal
+
+    for name in ("example_seconds", "hop_seconds", "silence_db"):
+        value = getattr(args, name)
+        if not math.isfinite(value):
+            raise InvalidInputError(f"--{name.replace('_', '-')} must be a finite number, got "
+                                    f"{value}")
+    if args.workers < 0:
+        raise InvalidInputError(f"--workers must be >= 0 (0: analyse in this process), got "
+                                f"{args.workers}")
     from ..data.prepare import PrepareConfig, prepare_dataset  # here: a fast `--help`
 
     cfg = PrepareConfig(
@@ -48,11 +67,23 @@ def run(args) -> int:
         viterbi=not args.no_viterbi, example_seconds=args.example_seconds,
         hop_seconds=args.hop_seconds, shard_size=args.shard_size, silence_db=args.silence_db,
     )
-    if args.workers < 0:
-        raise InvalidInputError(f"--workers must be >= 0, got {args.workers}")
     notes: list[str] = []
-    manifest = prepare_dataset(args.audio_dir, args.output, cfg, workers=args.workers,
-                               progress=not args.quiet, log=notes.append)
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = _is_main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        manifest = prepare_dataset(args.audio_dir, args.output, cfg, workers=args.workers,
+                                   progress=not args.quiet, log=notes.append)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     for note in notes:
         print(f"ddsp prepare: {note}", file=sys.stderr)
     return 0 if manifest["n_examples"] else 1
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

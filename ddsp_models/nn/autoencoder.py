@@ -350,7 +350,10 @@ class Autoencoder(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "dataset_stats_json" in checkpoint:
-            self.dataset_stats = json.loads(checkpoint["dataset_stats_json"])
+            from ..data.stats import validate_stats
+
+            self.dataset_stats = validate_stats(json.loads(checkpoint["dataset_stats_json"]),
+                                                "the checkpoint's dataset statistics")
 
     def transfer(self, audio, sample_rate: int, **kwargs) -> Tensor:
         """Timbre transfer of ``audio`` at ``sample_rate``; see :func:`ddsp_models.transfer.transfer`."""
@@ -414,12 +417,13 @@ class Autoencoder(pl.LightningModule):
         model = cls._build(cfg["model"], cfg_path)
         model._load_weights(_read_safetensors(d / WEIGHTS), d / WEIGHTS)
         if (d / STATS).is_file():
+            from ..data.stats import load_stats
+
             try:
-                model.dataset_stats = json.loads((d / STATS).read_text())
-            except (ValueError, UnicodeDecodeError) as err:
+                model.dataset_stats = load_stats(d / STATS)
+            except DDSPError as err:
                 raise ModelLoadError(
-                    f"{d / STATS} is not valid JSON ({_short(err)}); restore it, or delete it "
-                    "(auto-adjust is then unavailable)") from err
+                    f"{_short(err, 240)} (or delete it: auto-adjust is then unavailable)") from err
         return model.to(map_location).eval()
 
     @classmethod

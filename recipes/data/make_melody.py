@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.output.suffix.lower() != ".wav":
         p.error(f"output must end in .wav, got {args.output}")
-    import soundfile as sf
+    from ddsp_models.audio_io import save_audio
 
     audio, _ = melody(args.seconds, args.sample_rate)
-    sf.write(str(args.output), audio.astype(np.float32), args.sample_rate, subtype="PCM_16")
+    save_audio(args.output, audio.astype(np.float32), args.sample_rate)
     print(f"wrote {args.output} ({args.seconds:g} s, {args.sample_rate} Hz, mono)")
     return 0
 
