@@ -14,7 +14,14 @@ f0 of every frame is known. Then, with 2 threads:
 Accuracy is over voiced frames at least 40 ms from a note boundary: median |error|, and the
 share of frames within 10 and 50 cents.
 
+With ``--phrases`` (needs ``fluidsynth`` and the FluidR3_GM sound font, see
+``recipes/data/render_fluidsynth.py``), real sampled instruments (violin, flute, trumpet,
+clarinet, cello, alto sax) play random phrases without vibrato, so the true f0 is the MIDI
+note's; frames from 80 ms after an onset to 50 ms before the note's end are scored. Each
+tracker is timed on the same audio (model-rate 16 kHz, 250 frames/s as in ``ddsp transfer``).
+
     python benchmarks/features.py [--seconds 60] [--full-seconds 60] [--naive-seconds 3]
+    python benchmarks/features.py --phrases [--phrase-seconds 20]
 
 Timings on a shared machine are noisy; the script prints them, it asserts nothing.
 """
@@ -69,6 +76,95 @@ def cents_stats(est: torch.Tensor, true: np.ndarray, mask: np.ndarray) -> str:
     )
 
 
+PHRASE_PROGRAMS = {"violin": (40, 55, 88), "flute": (73, 62, 91), "trumpet": (56, 55, 80),
+                   "clarinet": (71, 52, 84), "cello": (42, 36, 67), "alto sax": (65, 49, 78)}
+
+
+def phrases(program: int, low: int, high: int, seconds: float, seed: int = 0,
+            sample_rate: int = 16000, frame_rate: int = 250):
+    """A FluidSynth rendering of random stepwise phrases: ``(audio, true_f0, score)`` with
+    ``true_f0``/``score`` per frame at ``frame_rate``; None without fluidsynth."""
+    import random
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import soundfile as sf
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "recipes" / "data"))
+    try:
+        from render_fluidsynth import SOUNDFONT, Note, midi_file_bytes, perform
+    finally:
+        sys.path.pop(0)
+    if shutil.which("fluidsynth") is None or not Path(SOUNDFONT).exists():
+        return None
+    rng = random.Random(seed)
+    notes, beat, pitch = [], 0.0, (low + high) // 2
+    tempo = 100.0
+    while beat * 60 / tempo < seconds - 1.0:
+        pitch = min(high, max(low, pitch + rng.choice([-4, -3, -2, -1, 1, 2, 3, 5, 7])))
+        dur = rng.choice([0.5, 1.0, 1.0, 1.5, 2.0])
+        notes.append(Note(pitch, beat, dur))
+        beat += dur + rng.choice([0.0, 0.0, 0.25])
+    events = perform(notes, tempo, rng, vibrato=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "p.mid", Path(tmp) / "p.wav"
+        mid.write_bytes(midi_file_bytes(events, program, tempo))
+        subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-R", "0", "-C", "0", "-r",
+                        str(sample_rate), "-F", str(wav), SOUNDFONT, str(mid)],
+                       check=True, capture_output=True)
+        x, _ = sf.read(wav, dtype="float32", always_2d=True)
+    x = x.mean(1)[: int(seconds * sample_rate)]
+    n_frames = x.shape[0] * frame_rate // sample_rate
+    true_f0 = np.zeros(n_frames)
+    score = np.zeros(n_frames, dtype=bool)
+    spb = 60.0 / tempo
+    for nt in notes:
+        t0 = int((nt.start * spb + 0.08) * frame_rate)
+        t1 = int((nt.start * spb + 0.9 * nt.duration * spb - 0.05) * frame_rate)
+        true_f0[max(0, t0 - 20): max(0, t1 + 20)] = 440.0 * 2 ** ((nt.pitch - 69) / 12)
+        score[max(0, t0): max(0, t1)] = True
+    score &= true_f0 > 0
+    return torch.from_numpy(np.ascontiguousarray(x)), true_f0, score[:n_frames]
+
+
+def run_phrases(seconds: float, methods: list[str]) -> None:
+    """``methods``: f0 method names, optionally ``NAME/STRIDE`` (CREPE every STRIDE-th frame,
+    as ``ddsp transfer`` runs it at 250 frames/s)."""
+    """Accuracy and speed of each f0 method on FluidSynth phrases (see the module docstring)."""
+    from ddsp_models.features import compute_f0
+
+    sr, fr = 16000, 250
+    totals = {m: [] for m in methods}
+    times = {m: 0.0 for m in methods}
+    dur = 0.0
+    for name, (program, low, high) in PHRASE_PROGRAMS.items():
+        got = phrases(program, low, high, seconds, seed=program, sample_rate=sr, frame_rate=fr)
+        if got is None:
+            print("fluidsynth or its sound font is missing: --phrases skipped")
+            return
+        x, tf, mk = got
+        dur += x.shape[0] / sr
+        line = []
+        for m in methods:
+            meth, _, stride = m.partition("/")
+            kw = {"crepe_stride": int(stride)} if stride else {}
+            compute_f0(x[: sr // 2], sr, fr, method=meth, **kw)  # warm-up
+            dt, (f0, _) = timed(lambda: compute_f0(x, sr, fr, method=meth, **kw))
+            times[m] += dt
+            err = np.abs(1200 * np.log2(f0.double().numpy()[mk] / tf[mk]))
+            totals[m].append(err)
+            line.append(f"{m} {100 * np.mean(err < 50):5.1f}%<50c {100 * np.mean(err < 20):5.1f}%<20c")
+        print(f"{name:9s} " + " | ".join(line))
+    for m in methods:
+        err = np.concatenate(totals[m])
+        print(f"ALL {m:11s} median {np.median(err):4.1f} c, within 20 c {100 * np.mean(err < 20):5.1f} %, "
+              f"within 50 c {100 * np.mean(err < 50):5.1f} %, {dur / times[m]:6.2f}x real time")
+
+
 def timed(fn, repeat: int = 1):
     best, out = math.inf, None
     for _ in range(repeat):
@@ -100,8 +196,17 @@ def main() -> None:
     p.add_argument("--full-seconds", type=float, default=60.0, help="clip length for crepe-full")
     p.add_argument("--naive-seconds", type=float, default=3.0, help="clip for the frame-by-frame baseline")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--phrases", action="store_true",
+                   help="score the trackers on FluidSynth-rendered instrument phrases instead")
+    p.add_argument("--phrase-seconds", type=float, default=20.0)
+    p.add_argument("--methods", nargs="+", default=["yin", "crepe-tiny", "crepe-tiny/2",
+                                                    "crepe-full", "crepe-full/2"],
+                   help="for --phrases: methods, NAME/STRIDE for CREPE every STRIDE-th frame")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.phrases:
+        run_phrases(args.phrase_seconds, args.methods)
+        return
 
     from ddsp_models.features import compute_f0, compute_loudness
     from ddsp_models.features.crepe import crepe_activations

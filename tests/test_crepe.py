@@ -202,3 +202,69 @@ def test_progress_bar_and_device_argument(capsys):
     f0, _ = compute_f0(x, 16000, 100, method="crepe-tiny", progress=True, device="cpu")
     assert f0.device.type == "cpu"
     assert "crepe-tiny" in capsys.readouterr().err
+
+
+# --- the transfer default: crepe-tiny every second frame at 250 frames/s, YIN-refined -------
+def test_auto_stride_keeps_crepe_at_100_frames_per_second_or_more():
+    from ddsp_models.features.f0 import auto_crepe_stride
+
+    assert [auto_crepe_stride(fr) for fr in (50, 100, 200, 250, 500)] == [1, 1, 2, 2, 4]
+
+
+@pytest.mark.parametrize("sr", [16000, 48000])
+def test_transfer_default_tracker_within_10_cents(sr):
+    """What ``ddsp transfer`` runs by default (crepe-tiny at stride 2 + refinement, 250
+    frames/s) meets the accuracy test of crepe-tiny/full above on the same tones."""
+    from ddsp_models.transfer.core import DEFAULT_F0_METHOD
+
+    fr = 250
+    x = torch.stack([tone(f, sr, 0.25, harmonic=h) for h in (False, True) for f in TONES])
+    f0, _ = compute_f0(x, sr, fr, method=DEFAULT_F0_METHOD, crepe_stride=2)
+    assert f0.shape == (2 * len(TONES), x.shape[-1] // (sr // fr))
+    err = cents(f0[:, 5:-5], torch.tensor(TONES * 2)[:, None]).abs()
+    frac = (err < 10).double().mean(dim=1)
+    assert (frac > 0.95).all(), dict(zip(TONES * 2, frac.tolist()))
+
+
+def test_stride_two_follows_a_pitch_step_to_the_frame():
+    sr, fr = 16000, 250
+    n, s = sr // 2, int(0.2 * sr) + 37
+    f = torch.where(torch.arange(n) < s, 220.0, 330.0).double()
+    x = (0.5 * torch.sin(torch.cumsum(2 * math.pi * f / sr, 0))).float()
+    f1, _ = compute_f0(x, sr, fr, method="crepe-tiny")
+    f2, _ = compute_f0(x, sr, fr, method="crepe-tiny", crepe_stride=2)
+    step = round(s / (sr // fr))
+    for f0 in (f1, f2):
+        first_high = int(torch.nonzero(f0 > math.sqrt(220 * 330))[0])
+        assert abs(first_high - step) <= 1
+    far = torch.ones_like(f1, dtype=torch.bool)
+    far[step - 4: step + 5] = False
+    far[:3] = far[-3:] = False
+    assert cents(f2[far], f1[far]).abs().max() < 3  # away from the step: the same f0
+
+
+def test_transfer_features_chunked_equal_whole_with_stride():
+    from ddsp_models.transfer.features import extract_features
+
+    x = torch.cat([tone(220.0, 16000, 0.4), tone(330.0, 16000, 0.4, harmonic=True)])
+    whole = extract_features(x, 16000, 250, "crepe-tiny", chunk_seconds=100)
+    parts = extract_features(x, 16000, 250, "crepe-tiny", chunk_seconds=0.45)
+    assert torch.allclose(whole.f0_hz, parts.f0_hz, rtol=1e-4)
+    assert torch.allclose(whole.confidence, parts.confidence, atol=1e-4)
+
+
+def test_skipping_silent_frames_changes_nothing_downstream():
+    """Digital silence between two notes: the network is skipped there (activations 0); the
+    voiced frames' f0 and which frames are voiced equal the run that evaluates every frame
+    (the f0 of unvoiced frames is replaced by filling anyway)."""
+    x = torch.cat([tone(330.0, 16000, 0.3), torch.zeros(8000), tone(440.0, 16000, 0.3)])
+    a_skip, s_skip = crepe_activations(x[None], 250, 64.0, "tiny", skip_silent=True)
+    a_all, s_all = crepe_activations(x[None], 250, 64.0, "tiny", skip_silent=False)
+    silent = s_all[0] < 3e-6
+    assert silent.sum() > 50 and (a_skip[0, silent] == 0).all()
+    assert torch.allclose(a_skip[0, ~silent], a_all[0, ~silent], atol=1e-5)  # other batch
+    f_skip, c_skip = decode_activations(a_skip)
+    f_all, c_all = decode_activations(a_all)
+    voiced = c_all[0] >= 0.5  # unvoiced frames get their f0 filled from these
+    assert voiced.sum() > 100 and torch.equal(voiced, c_skip[0] >= 0.5)
+    assert torch.allclose(f_skip[0, voiced], f_all[0, voiced], rtol=1e-5)

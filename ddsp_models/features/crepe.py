@@ -69,6 +69,20 @@ def _normalise(frames: Tensor) -> tuple[Tensor, Tensor]:
     return centred / std.clamp_min(1e-8), std[..., 0]
 
 
+def _run(fn, x: Tensor, std: Tensor, skip_silent: bool) -> Tensor:
+    """``fn(x)`` for frames ``x (frames, ...)``; with ``skip_silent``, only for the frames
+    whose ``std`` reaches :data:`SILENT_STD` (the others get zero activations)."""
+    if not skip_silent:
+        return fn(x)
+    keep = std.reshape(-1) >= SILENT_STD
+    if bool(keep.all()):
+        return fn(x)
+    out = torch.zeros(x.shape[0], CREPE_N_BINS, device=x.device)
+    if bool(keep.any()):
+        out[keep] = fn(x[keep])
+    return out
+
+
 def crepe_activations(
     audio_16k: Tensor,
     n_frames: int,
@@ -78,6 +92,7 @@ def crepe_activations(
     device: torch.device | str | None = None,
     progress: bool = False,
     shared_first_layer: bool = True,
+    skip_silent: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """CREPE bin activations for frames centred on ``round(t * hop_16k)``, ``t < n_frames``.
 
@@ -94,6 +109,9 @@ def crepe_activations(
         shared_first_layer: compute the first (strided) layer once per signal instead of once
             per frame (:mod:`~ddsp_models.features.crepe_shared`; same result up to float
             rounding) when the hop is a whole multiple of 4 samples (100, 200, 250 frames/s...).
+        skip_silent: do not run the network on silent frames (standard deviation below
+            :data:`SILENT_STD`, about -110 dBFS: digital silence between phrases); their
+            activations are 0 (no pitch; :func:`compute_f0` gives them confidence 0 anyway).
 
     Returns:
         ``activations (batch, n_frames, 360)`` float32 in [0, 1], and ``frame_std
@@ -127,7 +145,8 @@ def crepe_activations(
                 if shared:
                     hop = int(round(hop_16k))
                     h1, std = first_block_shared(net, segment_for_frames(xr, hop, t0, n), n, hop)
-                    acts[r0 : r0 + nr, t0 : t0 + n] = net.head(h1).reshape(nr, n, CREPE_N_BINS)
+                    acts[r0 : r0 + nr, t0 : t0 + n] = _run(net.head, h1, std, skip_silent
+                                                           ).reshape(nr, n, CREPE_N_BINS)
                     stds[r0 : r0 + nr, t0 : t0 + n] = std
                     if bar is not None:
                         bar.update(nr * n)
@@ -140,7 +159,8 @@ def crepe_activations(
                     ).long()
                     frames = frame_at_centres(xr, centres, CREPE_FRAME_SIZE)
                 normed, std = _normalise(frames.reshape(nr * n, CREPE_FRAME_SIZE))
-                acts[r0 : r0 + nr, t0 : t0 + n] = net(normed).reshape(nr, n, CREPE_N_BINS)
+                acts[r0 : r0 + nr, t0 : t0 + n] = _run(net, normed, std, skip_silent
+                                                       ).reshape(nr, n, CREPE_N_BINS)
                 stds[r0 : r0 + nr, t0 : t0 + n] = std.reshape(nr, n)
                 if bar is not None:
                     bar.update(nr * n)

@@ -3,6 +3,7 @@
 * :func:`transfer` / :func:`transfer_with_features` (:mod:`.core`): the whole pipeline;
 * :mod:`.features`: chunked f0 / confidence / loudness extraction;
 * :mod:`.adjust`: DDSP's auto-adjust (octave shift, loudness quantile mapping, quieting);
+* :mod:`.autotune`: scales, key detection and snapping f0 toward a scale;
 * :mod:`.synthesis`: chunked rendering with carried decoder and synth state;
 * :mod:`.plot`: input/output spectrograms with f0 curves.
 """
@@ -24,6 +25,11 @@ _LAZY = {
     "detect_notes": _T + "adjust",
     "octave_shift": _T + "adjust",
     "quantile_map": _T + "adjust",
+    "detect_key": _T + "autotune",
+    "parse_scale": _T + "autotune",
+    "Scale": _T + "autotune",
+    "check_options": _T + "core",
+    "DEFAULT_F0_METHOD": _T + "core",
     "render": _T + "synthesis",
     "plot_transfer": _T + "plot",
 }

@@ -31,10 +31,14 @@ __all__ = ["detect_notes", "octave_shift", "quantile_map", "auto_adjust", "Adjus
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     """Moving average of ``width`` frames, centred, zero-padded at the ends (DDSP's smooth)."""
-    if width <= 1:
+    if width <= 1 or x.size == 0:
         return x
     kernel = np.ones(width) / width
-    return np.convolve(x, kernel, mode="same")
+    # "full" then the centred slice: np.convolve(mode="same") returns max(len(x), width)
+    # values, longer than x for a clip shorter than the kernel
+    full = np.convolve(x, kernel, mode="full")
+    start = (width - 1) // 2
+    return full[start: start + x.size]
 
 
 def detect_notes(
@@ -47,7 +51,11 @@ def detect_notes(
     min_db: float = -120.0,
     note_threshold: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask_on, note_on_ratio)`` per frame (see the module docstring, step 1)."""
+    """``(mask_on, note_on_ratio)`` per frame (see the module docstring, step 1).
+
+    ``note_threshold`` is the note/silence decision: a frame is a note when its ratio reaches
+    it (1.0, the default, is DDSP's; higher keeps only clearer notes, lower plays quieter or
+    breathier frames too). ``--note-threshold`` in ``ddsp transfer``."""
     ld = np.asarray(loudness_db, np.float64)
     conf = np.asarray(confidence, np.float64)
     width = max(1, int(round(smoothing_seconds * frame_rate)))

@@ -6,6 +6,10 @@ a context longer than the analysis windows (CREPE: 64 ms, YIN: about 2 periods o
 loudness: 32 ms) the chunked features equal the whole-file ones (CREPE's Viterbi path is
 decoded per chunk). Memory is bounded by the chunk size, not the file length. Unvoiced frames
 get an f0 interpolated between voiced ones over the whole file at the end.
+
+CREPE runs at its training rate of 100 frames/s or more (every second frame at the usual
+250 frames/s, :func:`~ddsp_models.features.f0.auto_crepe_stride`); its activations are
+interpolated to every frame and the YIN refinement then sharpens each frame's f0.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def extract_features(
     audio: Tensor,
     sample_rate: int,
     frame_rate: int,
-    f0_method: str = "crepe-full",
+    f0_method: str = "crepe-tiny",
     chunk_seconds: float = 30.0,
     context_seconds: float = 0.25,
     voicing_threshold: float | None = None,
@@ -53,7 +57,7 @@ def extract_features(
         voicing_threshold: confidence below which f0 is filled from the neighbours.
     """
     from ..features import compute_f0, compute_loudness, fill_unvoiced
-    from ..features.f0 import F0_METHODS
+    from ..features.f0 import F0_METHODS, auto_crepe_stride
 
     if f0_method not in F0_METHODS:
         raise InvalidInputError(f"f0 method must be one of {sorted(F0_METHODS)}, got {f0_method!r}")
@@ -66,6 +70,11 @@ def extract_features(
                          f"({hop} samples at {sample_rate} Hz)")
     chunk = max(1, int(round(chunk_seconds * frame_rate)))
     ctx = max(1, int(math.ceil(context_seconds * frame_rate)))
+    # CREPE at its own 100 frames/s (or more), refined by YIN at every frame; chunks and
+    # context are whole strides so every chunk computes the same frames as the whole file
+    stride = auto_crepe_stride(frame_rate) if f0_method.startswith("crepe") else 1
+    chunk = -(-chunk // stride) * stride
+    ctx = -(-ctx // stride) * stride
     f0s, confs, louds = [], [], []
     for a in range(0, n_frames, chunk):
         b = min(n_frames, a + chunk)
@@ -73,7 +82,8 @@ def extract_features(
         b0 = min(n_frames, b + ctx)
         s1 = audio.shape[-1] if b0 == n_frames else b0 * hop
         x = audio[a0 * hop: s1]
-        f0, conf = compute_f0(x, sample_rate, frame_rate, method=f0_method, fill=False)
+        f0, conf = compute_f0(x, sample_rate, frame_rate, method=f0_method, fill=False,
+                              crepe_stride=stride)
         ld = compute_loudness(x, sample_rate, frame_rate)
         sl = slice(a - a0, b - a0)
         f0s.append(f0[sl].float())
