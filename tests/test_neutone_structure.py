@@ -1,6 +1,6 @@
 """The Neutone export (`.nm`): the scripted structure the plugin calls (what neutone_sdk's
 ``save_neutone_model`` writes: SampleQueueWrapper → WaveformToWaveformBase → model), the
-metadata (schema of neutone_sdk 1.4.3, values from the model card), knobs, delay, and the
+metadata (schema of neutone_sdk 1.5.2, values from the model card), knobs, delay, and the
 plugin's calls emulated. The SDK's own loader runs in a side environment (slow test)."""
 
 import json
@@ -14,26 +14,39 @@ import torch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-#: neutone_sdk 1.4.3's WaveformToWaveformMetadata fields, in order
-W2W_FIELDS = ["model_name", "model_authors", "model_version", "model_short_description",
-              "model_long_description", "technical_description", "technical_links", "tags",
-              "citation", "is_experimental", "neutone_parameters", "wet_default_value",
+#: neutone_sdk 1.5.2's WaveformToWaveformBase.to_metadata keys, in order
+W2W_FIELDS = ["model_name", "model_authors", "model_short_description",
+              "model_long_description", "neutone_parameters", "wet_default_value",
               "dry_default_value", "input_gain_default_value", "output_gain_default_value",
-              "is_input_mono", "is_output_mono", "model_type", "native_sample_rates",
-              "native_buffer_sizes", "look_behind_samples", "sdk_version", "pytorch_version",
-              "date_created"]
-PARAM_FIELDS = ["name", "description", "default_value", "used", "type", "max_n_chars",
-                "n_values", "labels"]
-#: what the SDK's SampleQueueWrapper.get_preserved_attributes lists
-SQW_PRESERVED = ["forward_bt", "is_input_mono", "is_output_mono", "get_model_name",
-                 "get_model_authors", "get_native_sample_rates", "get_native_buffer_sizes",
-                 "get_wet_default_value", "get_dry_default_value", "get_default_param_values",
-                 "get_default_param_names", "get_default_param_descriptions",
-                 "get_default_param_types", "get_default_param_used",
-                 "get_input_gain_default_value", "get_output_gain_default_value",
-                 "is_resampling", "calc_buffering_delay_samples", "calc_model_delay_samples",
+              "technical_description", "technical_links", "tags", "model_version",
+              "sdk_version", "pytorch_version", "date_created", "citation", "is_experimental",
+              "is_input_mono", "is_output_mono", "model_type", "native_buffer_sizes",
+              "native_sample_rates", "look_behind_samples"]
+#: ContinuousNeutoneParameter.to_metadata keys
+PARAM_FIELDS = ["name", "description", "default_value", "used", "type", "min_value",
+                "max_value"]
+#: what the SDK's SampleQueueWrapper.get_preserved_attributes lists (1.5.2 and, with the
+#: get_model_* and get_default_param_* accessors, 1.4)
+SQW_PRESERVED = ["w2w_base", "forward_bt", "is_input_mono", "is_output_mono",
+                 "get_native_sample_rates", "get_native_buffer_sizes", "is_resampling",
+                 "calc_buffering_delay_samples", "calc_model_delay_samples",
                  "set_daw_sample_rate_and_buffer_size", "reset", "get_preserved_attributes",
-                 "to_metadata", "w2w_base"]
+                 "to_metadata", "get_metadata_json", "get_wet_default_value",
+                 "get_dry_default_value", "get_default_param_values",
+                 "get_input_gain_default_value", "get_output_gain_default_value",
+                 "get_model_name", "get_model_authors", "get_default_param_names",
+                 "get_default_param_descriptions", "get_default_param_types",
+                 "get_default_param_used"]
+#: WaveformToWaveformBase.get_preserved_attributes of neutone_sdk 1.5.2
+W2W_PRESERVED = ["model", "get_neutone_parameters_metadata",
+                 "get_numerical_params_default_values_0to1", "get_wet_default_value",
+                 "get_dry_default_value", "get_input_gain_default_value",
+                 "get_output_gain_default_value", "get_core_preserved_attributes",
+                 "to_core_metadata", "is_input_mono", "is_output_mono",
+                 "get_native_sample_rates", "get_native_buffer_sizes", "is_resampling",
+                 "calc_model_delay_samples", "set_sample_rate_and_buffer_size",
+                 "set_daw_sample_rate_and_buffer_size", "reset", "get_preserved_attributes",
+                 "to_metadata", "get_metadata_json"]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +73,8 @@ def _load(path):
 
 def test_metadata_follows_the_sdk_schema_and_the_model_card(exported):
     model, meta = _load(exported)
-    for key in W2W_FIELDS + ["sample_sound_files"]:
-        assert key in meta, key
+    assert sorted(meta) == sorted(W2W_FIELDS + ["sample_sound_files"])
+    assert meta["sample_sound_files"] == [] and meta["sdk_version"] == "1.5.2"
     assert len(meta["model_name"]) <= 30 and meta["model_name"] == "DDSP violin"
     assert 1 <= len(meta["model_authors"]) <= 5
     assert len(meta["model_short_description"]) <= 150
@@ -79,22 +92,24 @@ def test_metadata_follows_the_sdk_schema_and_the_model_card(exported):
     assert all(0 < sr <= 384000 for sr in meta["native_sample_rates"])
     assert all(1 <= bs <= 65536 for bs in meta["native_buffer_sizes"])
     params = meta["neutone_parameters"]
-    assert sorted(params) == ["p1", "p2", "p3", "p4"]
+    assert sorted(params) == ["p1", "p2", "p3", "p4"]  # the four knobs the violin has
     for p in params.values():
         assert list(p) == PARAM_FIELDS and p["type"] == "continuous"
-        assert 0.0 <= p["default_value"] <= 1.0
+        assert p["min_value"] <= p["default_value"] <= p["max_value"]
     assert [p["name"] for p in params.values() if p["used"]] == ["pitch shift", "loudness",
                                                                  "gate", "reverb"]
     for k in ("wet_default_value", "dry_default_value", "input_gain_default_value",
               "output_gain_default_value"):
         assert 0.0 <= meta[k] <= 1.0
-    assert model.realtime and json.loads(model.get_metadata_json()) == meta  # SDK >= 1.5
+    # what the SDK's submission check asserts: to_metadata() == metadata.json less the samples
     md = model.to_metadata()
-    assert list(md._fields) == W2W_FIELDS
-    p1 = tuple(md.neutone_parameters["p1"])  # nested NamedTuples come back as tuples
-    assert len(p1) == len(PARAM_FIELDS) and p1[:5] == ("pitch shift", params["p1"]["description"],
-                                                       0.5, True, "continuous")
-    assert md.model_name == meta["model_name"]
+    assert list(md) == W2W_FIELDS
+    assert md == {k: v for k, v in meta.items() if k != "sample_sound_files"}
+    assert model.realtime and json.loads(model.get_metadata_json()) == md  # SDK >= 1.5
+    assert md["neutone_parameters"]["p1"] == {
+        "name": "pitch shift", "description": params["p1"]["description"],
+        "default_value": 0.5, "used": True, "type": "continuous", "min_value": 0.0,
+        "max_value": 1.0}
 
 
 def test_the_plugin_calls(exported):
@@ -102,8 +117,11 @@ def test_the_plugin_calls(exported):
     for name in SQW_PRESERVED + list(model.get_preserved_attributes()):
         assert hasattr(model, name), name
     w2w = model.w2w_base
-    for name in w2w.get_preserved_attributes():
+    assert w2w.get_preserved_attributes() == W2W_PRESERVED
+    for name in W2W_PRESERVED:
         assert hasattr(w2w, name), name
+    assert torch.equal(w2w.get_numerical_params_default_values_0to1(),
+                       model.get_default_param_values())
     assert model.set_daw_sample_rate_and_buffer_size(48000, 512) >= 512
     model.reset()
     assert not model.is_resampling() and model.calc_buffering_delay_samples() == 0

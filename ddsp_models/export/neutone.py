@@ -13,9 +13,17 @@ here, so this module builds the same scripted structure from its own classes:
   ``get_preserved_attributes()``, the ``get_*`` metadata accessors and ``w2w_base``;
 * ``w2w_base`` (what ``WaveformToWaveformBase`` is): the same metadata methods,
   ``is_input_mono``/``is_output_mono`` (mono → mono), ``get_native_sample_rates`` /
-  ``get_native_buffer_sizes``, ``get_look_behind_samples`` (0), parameters ``p1..p4``
-  (``ParameterMetadata``), ``forward(x, params)`` and ``model`` (the
-  :class:`~ddsp_models.export.live.LiveModel`).
+  ``get_native_buffer_sizes``, ``get_look_behind_samples`` (0), the knobs' metadata
+  (``p1..p4``: dicts as ``ContinuousNeutoneParameter.to_metadata`` writes them),
+  ``get_numerical_params_default_values_0to1``, ``forward(x, params)`` and ``model`` (the
+  :class:`~ddsp_models.export.live.LiveModel`);
+* ``to_metadata()`` returns a ``Dict[str, Any]`` equal to ``metadata.json`` less
+  ``sample_sound_files`` (neutone_sdk >= 1.5; 1.4 returned NamedTuples), and
+  ``get_metadata_json()`` that JSON (as the SDK writes it: indent 4, sorted keys).
+
+It follows neutone_sdk 1.5.2 (the SDK release that runs on torch 2.5, the libtorch of nn~ 1.6
+and of today's hosts); its loader and checks accept the file (``benchmarks/check_host_compat.py``
+in a side environment; docs/live.md, "Older hosts").
 
 The live model resamples and buffers by itself (any DAW rate and buffer size), so the wrapper
 never resamples (``is_resampling() == False``) and adds no queue delay. Knobs (continuous,
@@ -30,7 +38,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -38,11 +46,10 @@ from torch import Tensor, nn
 from .live import LiveModel
 
 __all__ = ["NeutoneLive", "NeutoneW2W", "export_neutone", "card_metadata",
-           "ParameterMetadata", "WaveformToWaveformMetadata", "PRESERVED_ATTRIBUTES",
-           "NEUTONE_SDK_VERSION"]
+           "PRESERVED_ATTRIBUTES", "NEUTONE_SDK_VERSION", "METADATA_FIELDS"]
 
-#: the SDK release whose structure this follows
-NEUTONE_SDK_VERSION = "1.4.3"
+#: the SDK release whose structure this follows (checked with its loader: docs/live.md)
+NEUTONE_SDK_VERSION = "1.5.2"
 MAX_N_PARAMS = 4
 NATIVE_SAMPLE_RATES = [44100, 48000, 88200, 96000]
 NATIVE_BUFFER_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -50,44 +57,16 @@ CITATION = ("Engel, J., Hantrakul, L., Gu, C., Roberts, A. DDSP: Differentiable 
             "Signal Processing. ICLR 2020.")
 
 
-class ParameterMetadata(NamedTuple):
-    """One knob as the plugin reads it (field names and order as neutone_sdk's)."""
-    name: str
-    description: str
-    default_value: float
-    used: bool
-    type: str
-    max_n_chars: Optional[int]
-    n_values: Optional[int]
-    labels: Optional[List[str]]
-
-
-class WaveformToWaveformMetadata(NamedTuple):
-    """``to_metadata()``'s result (field names and order as neutone_sdk's)."""
-    model_name: str
-    model_authors: List[str]
-    model_version: str
-    model_short_description: str
-    model_long_description: str
-    technical_description: str
-    technical_links: Dict[str, str]
-    tags: List[str]
-    citation: str
-    is_experimental: bool
-    neutone_parameters: Dict[str, ParameterMetadata]
-    wet_default_value: float
-    dry_default_value: float
-    input_gain_default_value: float
-    output_gain_default_value: float
-    is_input_mono: bool
-    is_output_mono: bool
-    model_type: str
-    native_sample_rates: List[int]
-    native_buffer_sizes: List[int]
-    look_behind_samples: int
-    sdk_version: str
-    pytorch_version: str
-    date_created: float
+#: keys of ``to_metadata()`` (neutone_sdk 1.5's core metadata, then the waveform-to-waveform
+#: ones); ``metadata.json`` adds ``sample_sound_files``
+METADATA_FIELDS = ["model_name", "model_authors", "model_short_description",
+                   "model_long_description", "neutone_parameters", "wet_default_value",
+                   "dry_default_value", "input_gain_default_value",
+                   "output_gain_default_value", "technical_description", "technical_links",
+                   "tags", "model_version", "sdk_version", "pytorch_version", "date_created",
+                   "citation", "is_experimental", "is_input_mono", "is_output_mono",
+                   "model_type", "native_buffer_sizes", "native_sample_rates",
+                   "look_behind_samples"]
 
 
 #: methods the plugin calls on the saved module (the SDK's preserved attributes)
@@ -99,8 +78,8 @@ PRESERVED_ATTRIBUTES = [
     "get_input_gain_default_value", "get_output_gain_default_value", "is_resampling",
     "calc_buffering_delay_samples", "calc_model_delay_samples",
     "set_daw_sample_rate_and_buffer_size", "reset", "get_preserved_attributes",
-    "to_metadata", "w2w_base",
-]  # neutone_sdk 1.5 adds get_metadata_json (present too)
+    "to_metadata", "get_metadata_json", "w2w_base",
+]  # neutone_sdk 1.5.2's SampleQueueWrapper lists a subset; 1.4 all but get_metadata_json
 
 
 def card_metadata(folder: Union[str, Path, None], name: str = "") -> dict:
@@ -150,7 +129,8 @@ def card_metadata(folder: Union[str, Path, None], name: str = "") -> dict:
 class NeutoneW2W(nn.Module):
     """The ``WaveformToWaveformBase`` part (see the module docstring)."""
 
-    neutone_parameters_metadata: Dict[str, ParameterMetadata]
+    neutone_parameters_metadata: Dict[str, Dict[str, Union[int, float, str, bool, List[str],
+                                                           List[int]]]]
     remapped_params: Dict[str, Tensor]
 
     def __init__(self, live: LiveModel, meta: dict):
@@ -180,16 +160,12 @@ class NeutoneW2W(nn.Module):
             knobs.append(("reverb", "learned reverb, dry (0) to as trained (1)", 1.0))
         elif fourth == "harmonic_mix":
             knobs.append(("harmonic/noise", "noise only (0) .. harmonics only (1)", 0.5))
-        meta_params: Dict[str, ParameterMetadata] = {}
-        for i in range(MAX_N_PARAMS):
-            if i < len(knobs):
-                n, d, v = knobs[i]
-                meta_params[f"p{i + 1}"] = ParameterMetadata(n, d, float(v), True,
-                                                             "continuous", None, None, None)
-            else:
-                meta_params[f"p{i + 1}"] = ParameterMetadata("", "", 0.0, False,
-                                                             "continuous", None, None, None)
-        self.neutone_parameters_metadata = meta_params
+        # as ContinuousNeutoneParameter(name, description, default, 0.0, 1.0).to_metadata()
+        self.neutone_parameters_metadata = {
+            f"p{i + 1}": {"name": n, "description": d, "default_value": float(v),
+                          "used": True, "type": "continuous", "min_value": 0.0,
+                          "max_value": 1.0}
+            for i, (n, d, v) in enumerate(knobs)}
         self.n_neutone_parameters = len(knobs)
         defaults = [float(k[2]) for k in knobs] + [0.0] * (MAX_N_PARAMS - len(knobs))
         self.register_buffer("default_param_values", torch.tensor(defaults).unsqueeze(-1))
@@ -255,8 +231,14 @@ class NeutoneW2W(nn.Module):
         return self.citation
 
     @torch.jit.export
-    def get_neutone_parameters_metadata(self) -> Dict[str, ParameterMetadata]:
+    def get_neutone_parameters_metadata(self) -> Dict[str, Dict[str, Union[
+            int, float, str, bool, List[str], List[int]]]]:
         return self.neutone_parameters_metadata
+
+    @torch.jit.export
+    def get_numerical_params_default_values_0to1(self) -> Tensor:
+        """``(4, 1)`` knob defaults in 0..1 (unused knobs 0)."""
+        return self.default_param_values
 
     @torch.jit.export
     def get_default_param_values(self) -> Tensor:
@@ -324,35 +306,56 @@ class NeutoneW2W(nn.Module):
         return self.model.get_latency()
 
     @torch.jit.export
+    def get_core_preserved_attributes(self) -> List[str]:
+        return ["model", "get_neutone_parameters_metadata",
+                "get_numerical_params_default_values_0to1", "get_wet_default_value",
+                "get_dry_default_value", "get_input_gain_default_value",
+                "get_output_gain_default_value", "get_core_preserved_attributes",
+                "to_core_metadata"]
+
+    @torch.jit.export
     def get_preserved_attributes(self) -> List[str]:
-        return ["model", "get_neutone_parameters_metadata", "get_default_param_values",
-                "get_default_param_names", "get_default_param_descriptions",
-                "get_default_param_types", "get_default_param_used",
-                "get_wet_default_value", "get_dry_default_value",
-                "get_input_gain_default_value", "get_output_gain_default_value",
-                "to_core_metadata", "is_input_mono", "is_output_mono",
-                "get_native_sample_rates", "get_native_buffer_sizes", "is_resampling",
-                "calc_model_delay_samples", "set_sample_rate_and_buffer_size",
-                "set_daw_sample_rate_and_buffer_size", "reset", "get_preserved_attributes",
-                "to_metadata"]
+        attrs = self.get_core_preserved_attributes()
+        attrs.extend(["is_input_mono", "is_output_mono", "get_native_sample_rates",
+                      "get_native_buffer_sizes", "is_resampling", "calc_model_delay_samples",
+                      "set_sample_rate_and_buffer_size", "set_daw_sample_rate_and_buffer_size",
+                      "reset", "get_preserved_attributes", "to_metadata", "get_metadata_json"])
+        return attrs
 
     @torch.jit.export
-    def to_metadata(self) -> WaveformToWaveformMetadata:
-        return WaveformToWaveformMetadata(
-            self.get_model_name(), self.get_model_authors(), self.get_model_version(),
-            self.get_model_short_description(), self.get_model_long_description(),
-            self.get_technical_description(), self.get_technical_links(), self.get_tags(),
-            self.get_citation(), self.is_experimental(),
-            self.get_neutone_parameters_metadata(), self.get_wet_default_value(),
-            self.get_dry_default_value(), self.get_input_gain_default_value(),
-            self.get_output_gain_default_value(), self.is_input_mono(),
-            self.is_output_mono(), "mono-mono", self.get_native_sample_rates(),
-            self.get_native_buffer_sizes(), self.get_look_behind_samples(),
-            self.SDK_VERSION, torch.__version__, self.CURRENT_TIME)
+    def to_core_metadata(self) -> Dict[str, Any]:
+        return {
+            "model_name": self.get_model_name(),
+            "model_authors": self.get_model_authors(),
+            "model_short_description": self.get_model_short_description(),
+            "model_long_description": self.get_model_long_description(),
+            "neutone_parameters": self.get_neutone_parameters_metadata(),
+            "wet_default_value": self.get_wet_default_value(),
+            "dry_default_value": self.get_dry_default_value(),
+            "input_gain_default_value": self.get_input_gain_default_value(),
+            "output_gain_default_value": self.get_output_gain_default_value(),
+            "technical_description": self.get_technical_description(),
+            "technical_links": self.get_technical_links(),
+            "tags": self.get_tags(),
+            "model_version": self.get_model_version(),
+            "sdk_version": self.SDK_VERSION,
+            "pytorch_version": torch.__version__,
+            "date_created": self.CURRENT_TIME,
+            "citation": self.get_citation(),
+            "is_experimental": self.is_experimental(),
+        }
 
     @torch.jit.export
-    def to_core_metadata(self) -> WaveformToWaveformMetadata:
-        return self.to_metadata()
+    def to_metadata(self) -> Dict[str, Any]:
+        """The metadata (keys :data:`METADATA_FIELDS`), as neutone_sdk 1.5 returns it."""
+        md = self.to_core_metadata()
+        md["is_input_mono"] = self.is_input_mono()
+        md["is_output_mono"] = self.is_output_mono()
+        md["model_type"] = "mono-mono"
+        md["native_buffer_sizes"] = self.get_native_buffer_sizes()
+        md["native_sample_rates"] = self.get_native_sample_rates()
+        md["look_behind_samples"] = self.get_look_behind_samples()
+        return md
 
     # --- stream --------------------------------------------------------------------------
     @torch.jit.export
@@ -503,7 +506,7 @@ class NeutoneLive(nn.Module):
         self.w2w_base.reset()
 
     @torch.jit.export
-    def to_metadata(self) -> WaveformToWaveformMetadata:
+    def to_metadata(self) -> Dict[str, Any]:
         return self.w2w_base.to_metadata()
 
     @torch.jit.export
@@ -551,17 +554,9 @@ class NeutoneLive(nn.Module):
         return self.w2w_base.get_output_gain_default_value()
 
 
-def metadata_dict(scripted) -> dict:
-    """``to_metadata()`` of a (scripted) module as the JSON the SDK writes."""
-    md = scripted.to_metadata()
-    out = md._asdict() if hasattr(md, "_asdict") else dict(zip(
-        WaveformToWaveformMetadata._fields, md))
-    params = {}
-    for k, v in out["neutone_parameters"].items():
-        params[k] = v._asdict() if hasattr(v, "_asdict") else dict(
-            zip(ParameterMetadata._fields, v))
-    out["neutone_parameters"] = params
-    return out
+def metadata_dict(module) -> dict:
+    """``to_metadata()`` of a (scripted) module as plain JSON values."""
+    return json.loads(json.dumps(module.to_metadata()))
 
 
 def export_neutone(model, path: Union[str, Path], model_folder: Union[str, Path, None] = None,
@@ -576,8 +571,8 @@ def export_neutone(model, path: Union[str, Path], model_folder: Union[str, Path,
     live = LiveModel(model, host_rate=sample_rate, seed=seed)
     module = NeutoneLive(live, meta).eval()
     metadata = metadata_dict(module)
+    module.w2w_base.metadata_json_str = json.dumps(metadata, indent=4, sort_keys=True)
     metadata["sample_sound_files"] = []
-    module.w2w_base.metadata_json_str = json.dumps(metadata)
     scripted = torch.jit.script(module)
     extra = {"metadata.json": json.dumps(metadata, indent=4)}
     path = Path(path)
