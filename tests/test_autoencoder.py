@@ -8,6 +8,7 @@ import torch
 
 from ddsp_models.nn.autoencoder import Autoencoder
 from ddsp_models.registry import load_model
+from ddsp_models.training.module import AutoencoderModule
 
 SR, FR, HOP = 8000, 100, 80
 GRAPH = {
@@ -40,7 +41,8 @@ def harmonic_example(seconds=1.0, f0=220.0):
 
 
 def small_model(**kw):
-    return Autoencoder(graph=GRAPH, sample_rate=SR, frame_rate=FR, decoder=SMALL, **kw)
+    """The training class (configure_optimizers, a Trainer); loading gives the plain model."""
+    return AutoencoderModule(graph=GRAPH, sample_rate=SR, frame_rate=FR, decoder=SMALL, **kw)
 
 
 def train(model, batch, steps):
@@ -89,6 +91,8 @@ def test_save_pretrained_round_trip(tmp_path):
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
         "config.yaml", "model.safetensors", "stats.json"]
     m2 = Autoencoder.from_pretrained(tmp_path / "model")
+    assert type(m2) is Autoencoder and isinstance(m, Autoencoder)
+    assert m2.hparams == m.hparams and m2.hparams.n_log_examples == m.hparams.n_log_examples
     b = harmonic_example(0.3)
     torch.manual_seed(1)
     a = m.controls(b["f0_hz"], b["loudness_db"])
@@ -110,6 +114,7 @@ def test_load_model_from_lightning_checkpoint_without_pickle(tmp_path):
     trainer.save_checkpoint(tmp_path / "m.ckpt")
     torch.load(tmp_path / "m.ckpt", weights_only=True)  # loads with the safe unpickler
     m2 = load_model(tmp_path / "m.ckpt")
+    assert type(m2) is Autoencoder
     for (k, v), (k2, v2) in zip(m.state_dict().items(), m2.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
 

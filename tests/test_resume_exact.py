@@ -18,7 +18,7 @@ import torch
 
 from ddsp_models.cli.train import main as train_main
 from ddsp_models.data.prepare import PrepareConfig, prepare_dataset
-from ddsp_models.nn.autoencoder import Autoencoder
+from ddsp_models.training.module import AutoencoderModule
 from ddsp_models.training.resume import (ExactResume, checkpoint_step, newest_checkpoint,
                                          step_seed)
 
@@ -86,17 +86,17 @@ def test_resume_of_the_tiny_recipe_with_noise_is_bit_exact(data_dir, tmp_path, m
     steps, crash_at = 4, 3
     train_main(_args(data_dir, tmp_path / "straight", steps))
 
-    real_step = Autoencoder.training_step
+    real_step = AutoencoderModule.training_step
 
     def crashing_step(self, batch, batch_idx):
         if self.global_step == crash_at:
             raise RuntimeError("simulated crash")
         return real_step(self, batch, batch_idx)
 
-    monkeypatch.setattr(Autoencoder, "training_step", crashing_step)
+    monkeypatch.setattr(AutoencoderModule, "training_step", crashing_step)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_main(_args(data_dir, tmp_path / "resumed", steps))
-    monkeypatch.setattr(Autoencoder, "training_step", real_step)
+    monkeypatch.setattr(AutoencoderModule, "training_step", real_step)
     ckpts = tmp_path / "resumed" / "checkpoints"
     assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 2
     train_main(_args(data_dir, tmp_path / "resumed", steps) + ["--ckpt_path", "last"])
@@ -137,7 +137,7 @@ def test_resume_of_the_tiny_recipe_with_noise_is_bit_exact(data_dir, tmp_path, m
     assert sorted(p.name for p in ckpts.iterdir()) == [
         ".last.ckpt.999999.abcdefgh.tmp", "epoch=0-step=2.ckpt"]
     seen = []
-    monkeypatch.setattr(Autoencoder, "training_step",
+    monkeypatch.setattr(AutoencoderModule, "training_step",
                         lambda self, b, i: seen.append(self.global_step) or real_step(self, b, i))
     train_main(_args(data_dir, tmp_path / "killed", steps) + ["--ckpt_path", "last"])
     assert seen == [2, 3]  # no step repeated

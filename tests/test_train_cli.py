@@ -13,6 +13,7 @@ import yaml
 from ddsp_models.cli.train import main as train_main
 from ddsp_models.data.prepare import PrepareConfig, prepare_dataset
 from ddsp_models.nn.autoencoder import Autoencoder
+from ddsp_models.training.module import AutoencoderModule
 from ddsp_models.registry import load_model
 
 SR, FR, HOP = 8000, 100, 80
@@ -107,7 +108,7 @@ def test_train_from_recipe_logs_checkpoints_and_exports(data_dir, tmp_path):
 def test_resume_continues_without_losing_or_repeating_steps(data_dir, tmp_path, monkeypatch):
     recipe = _recipe(tmp_path, noise=False)  # deterministic synth: weights must match exactly
     seen: list[tuple[int, tuple]] = []
-    real_step = Autoencoder.training_step
+    real_step = AutoencoderModule.training_step
     fail_at = {"step": None}
 
     def recording_step(self, batch, batch_idx):
@@ -116,7 +117,7 @@ def test_resume_continues_without_losing_or_repeating_steps(data_dir, tmp_path, 
         seen.append((self.global_step, tuple(zip(batch["source"].tolist(), batch["start"].tolist()))))
         return real_step(self, batch, batch_idx)
 
-    monkeypatch.setattr(Autoencoder, "training_step", recording_step)
+    monkeypatch.setattr(AutoencoderModule, "training_step", recording_step)
     args = ["--config", str(recipe), "--data.path", str(data_dir), "--trainer.max_steps", "14",
             "--trainer.val_check_interval", "100"]
 

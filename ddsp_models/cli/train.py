@@ -1,5 +1,9 @@
 """Train an autoencoder from a YAML recipe (LightningCLI).
 
+The model class is :class:`~ddsp_models.training.module.AutoencoderModule` (the
+:class:`~ddsp_models.nn.autoencoder.Autoencoder` with Lightning's training hooks); its
+checkpoints and ``--export`` folders load as the plain, Lightning-free ``Autoencoder``.
+
 ``ddsp train --config RECIPE.yaml --data.path DATA_DIR``
 
 Every option of the model (``--model.*``), the data (``--data.*``), the trainer
@@ -36,7 +40,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..data.atomic import atomic_write, check_writable_folder, sweep_folder
 from ..data.datamodule import DDSPDataModule
 from ..errors import DatasetError, InvalidInputError, ModelLoadError
-from ..nn.autoencoder import Autoencoder, read_checkpoint
+from ..nn.autoencoder import read_checkpoint
+from ..training.module import AutoencoderModule
 from ..training.resume import ExactResume, newest_checkpoint
 
 __all__ = ["main", "AtomicCheckpointIO", "TrainCLI"]
@@ -80,7 +85,7 @@ def _make_cli(argv: list[str]) -> TrainCLI:
 
 def _new_cli(argv: list[str]) -> TrainCLI:
     return TrainCLI(
-        Autoencoder,
+        AutoencoderModule,
         DDSPDataModule,
         run=False,
         args=argv,

@@ -42,7 +42,7 @@ def _kernels():
     if not _KERNELS:
         numba = import_numba()
 
-        @numba.njit(cache=False)
+        @numba.njit(cache=True)
         def forward(p, beta, s0, out):  # pragma: no cover - compiled
             for b in range(p.shape[0]):
                 s = s0[b]
@@ -50,7 +50,7 @@ def _kernels():
                     s = math.sin(p[b, n] + beta[b] * s)
                     out[b, n] = s
 
-        @numba.njit(cache=False)
+        @numba.njit(cache=True)
         def backward(p, beta, s0, s, g, dp, dbeta, ds0):  # pragma: no cover - compiled
             for b in range(p.shape[0]):
                 mu_next = 0.0

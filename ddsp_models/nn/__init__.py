@@ -1,4 +1,6 @@
-"""Neural parts: encoders, the RNN-FC decoder, the autoencoder (a LightningModule), losses."""
+"""Neural parts: encoders, the RNN-FC decoder, the autoencoder (a plain ``nn.Module``; its
+Lightning subclass for training is :class:`ddsp_models.training.module.AutoencoderModule`),
+losses."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
 """The DDSP autoencoder: features (+ optional MFCC latent z) → decoder → processor graph → audio.
 
-:class:`Autoencoder` is a LightningModule configured by simple values, so a YAML recipe can
-declare all of it (the graph as a dict, see :meth:`ProcessorGraph.from_dict`). Training
-minimises :class:`~ddsp_models.nn.losses.MultiResolutionSpectralLoss` between the rendered
-audio and the example; Adam with DDSP's step-wise exponential decay
-(``lr * decay_rate ** (step / decay_steps)``) and gradient-norm clipping.
+:class:`Autoencoder` is a plain ``torch.nn.Module`` configured by simple values, so a YAML recipe
+can declare all of it (the graph as a dict, see :meth:`ProcessorGraph.from_dict`); loading and
+running it never imports Lightning. Training uses its subclass
+:class:`ddsp_models.training.module.AutoencoderModule` (the same model, hyper-parameters and
+state-dict keys, plus Lightning's training hooks): it minimises
+:class:`~ddsp_models.nn.losses.MultiResolutionSpectralLoss` between the rendered audio and the
+example; Adam with DDSP's step-wise exponential decay (``lr * decay_rate ** (step /
+decay_steps)``) and gradient-norm clipping.
 
 Saving: Lightning checkpoints (``.ckpt``), or an exported folder with
 :meth:`Autoencoder.save_pretrained` (``model.safetensors`` + ``config.yaml`` + ``stats.json``).
@@ -22,13 +25,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 import yaml
 from torch import Tensor, nn
 
 from ..core.upsample import frame_hop
-from ..errors import DDSPError, InvalidInputError, ModelLoadError, one_line
+from ..errors import DDSPError, ModelLoadError, one_line
 from .decoder import RnnFcDecoder
 from .losses import MultiResolutionSpectralLoss
 
@@ -105,8 +107,32 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     return ckpt["state_dict"] if "state_dict" in ckpt else ckpt
 
 
-class Autoencoder(pl.LightningModule):
+class HParams(dict):
+    """The hyper-parameters of an :class:`Autoencoder`: a dict whose keys also read as
+    attributes (``hp.learning_rate``), like Lightning's ``AttributeDict``."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError as err:
+            raise AttributeError(f"no hyper-parameter {key!r}") from err
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __delattr__(self, key: str) -> None:
+        try:
+            del self[key]
+        except KeyError as err:
+            raise AttributeError(f"no hyper-parameter {key!r}") from err
+
+
+class Autoencoder(nn.Module):
     """Decoder + processor graph (+ optional MFCC encoder), trained end to end.
+
+    A plain ``nn.Module`` (inference imports no Lightning); ``ddsp train`` trains its
+    subclass :class:`ddsp_models.training.module.AutoencoderModule`, whose checkpoints and
+    exported folders load here unchanged (same hyper-parameters, same state-dict keys).
 
     Args:
         graph: the synth graph as a dict (``{"nodes": ..., "edges": ...}``); ``None`` gives
@@ -127,6 +153,9 @@ class Autoencoder(pl.LightningModule):
         init_from: a checkpoint or exported folder to initialise the weights from (fine-tuning).
         log_audio_every_n_val: log audio and spectrograms at every n-th validation run.
         n_log_examples: number of examples logged.
+
+    :attr:`hparams` holds these values (the graph as a dict) with attribute access; they are
+    what :meth:`save_pretrained` writes and what a checkpoint's ``hyper_parameters`` hold.
 
     ``forward(f0_hz (B,T,1) Hz, loudness_db (B,T,1) dB, audio (B,1,L) | None, controls=None)
     -> (B,C,T*hop)``; ``audio`` is needed only with an encoder.
@@ -161,7 +190,7 @@ class Autoencoder(pl.LightningModule):
 
         hop = frame_hop(sample_rate, frame_rate)
         graph = copy.deepcopy(graph) if graph is not None else default_graph(sample_rate)
-        self.save_hyperparameters({
+        self._save_hparams({
             "graph": graph, "sample_rate": sample_rate, "frame_rate": frame_rate,
             "decoder": dict(decoder or {}), "encoder": dict(encoder) if encoder else None,
             "loss": dict(loss or {}), "learning_rate": learning_rate,
@@ -212,6 +241,19 @@ class Autoencoder(pl.LightningModule):
                 raise ModelLoadError(f"init_from={init_from} does not fit this model: missing "
                                  f"{missing[:5]}, unexpected {unexpected[:5]}")
         self._apply_freeze(self.hparams.freeze)
+
+    # ------------------------------------------------------------------ hyper-parameters
+    def _save_hparams(self, hp: dict[str, Any]) -> None:
+        """Keep the constructor's values in :attr:`hparams` (the training subclass hands them
+        to Lightning's ``save_hyperparameters`` instead, which writes them to checkpoints)."""
+        self._hparams = HParams(hp)
+
+    @property
+    def hparams(self) -> HParams:
+        """The constructor's hyper-parameters (``hparams.learning_rate``, ``hparams["graph"]``)."""
+        if "_hparams" not in self.__dict__:
+            self._hparams = HParams()
+        return self._hparams
 
     # ------------------------------------------------------------------ model
     def _apply_freeze(self, prefixes: list[str]) -> None:
@@ -268,6 +310,8 @@ class Autoencoder(pl.LightningModule):
             return self.graph.render(params, n_samples, controls=ctl)
 
     def _step(self, batch: dict) -> tuple[Tensor, Tensor]:
+        """The spectral loss of a batch ``{"audio" (B,C,L), "f0_hz", "loudness_db" (B,T,1),
+        external controls...}`` and the rendered audio ``(B,C',T*hop)``."""
         target = batch["audio"]
         given = {k: batch[k] for k in self.external_names
                  if k not in ("f0_hz", "loudness_db") and k in batch}
@@ -276,84 +320,6 @@ class Autoencoder(pl.LightningModule):
             out = out.mean(1, keepdim=True) if target.shape[1] == 1 else out
         with _dsp_precision(out):
             return self.loss_fn(out, target[..., : out.shape[-1]]), out
-
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, _ = self._step(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["audio"].shape[0])
-        return loss
-
-    def validation_step(self, batch: dict, batch_idx: int) -> Tensor:
-        loss, out = self._step(batch)
-        self.log("val/loss", loss, prog_bar=True, batch_size=batch["audio"].shape[0],
-                 sync_dist=True)
-        if batch_idx == 0:
-            self._log_examples(batch["audio"], out)
-        return loss
-
-    # ------------------------------------------------------------------ logging
-    def _log_examples(self, target: Tensor, out: Tensor) -> None:
-        logger = self.logger
-        n_val = getattr(self, "_n_val_runs", 0)
-        self._n_val_runs = n_val + 1
-        every = max(1, int(self.hparams.log_audio_every_n_val))
-        if logger is None or self.trainer.sanity_checking or n_val % every or self.global_rank:
-            return
-        exp = getattr(logger, "experiment", None)
-        if not hasattr(exp, "add_audio"):
-            return
-        from ..metrics import spectrogram_figure
-
-        for i in range(min(self.hparams.n_log_examples, out.shape[0])):
-            o = out[i].detach().float().mean(0).cpu().clamp(-1, 1)
-            t = target[i].detach().float().mean(0).cpu()
-            exp.add_audio(f"audio/{i}_resynthesis", o[None], self.global_step, self.sample_rate)
-            exp.add_audio(f"audio/{i}_target", t[None], self.global_step, self.sample_rate)
-            exp.add_figure(f"spectrogram/{i}", spectrogram_figure(t, o, self.sample_rate),
-                           self.global_step)
-
-    # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("all parameters are frozen; shorten the model's freeze list")
-        opt = torch.optim.Adam(params, lr=self.hparams.learning_rate)
-        steps, rate = float(self.hparams.lr_decay_steps), float(self.hparams.lr_decay_rate)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: rate ** (step / steps))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
-                                    gradient_clip_algorithm=None):
-        if gradient_clip_val is None and self.hparams.grad_clip_norm:
-            gradient_clip_val, gradient_clip_algorithm = self.hparams.grad_clip_norm, "norm"
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    # ------------------------------------------------------------------ data statistics
-    def on_fit_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        manifest = getattr(dm, "manifest", None) if dm is not None else None
-        if manifest:
-            for key, mine in (("sample_rate", self.sample_rate), ("frame_rate", self.frame_rate)):
-                if int(manifest[key]) != mine:
-                    raise InvalidInputError(
-                        f"the data has {key}={manifest[key]} but the model {key}={mine}; pass "
-                        f"--model.{key} {manifest[key]} (or set {key} under model: in the "
-                        f"recipe), or prepare the data again with 'ddsp prepare "
-                        f"--{key.replace('_', '-')} {mine}'"
-                    )
-        stats = getattr(dm, "stats", None) if dm is not None else None
-        if stats:
-            self.dataset_stats = stats
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.dataset_stats is not None:
-            checkpoint["dataset_stats_json"] = json.dumps(self.dataset_stats)
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "dataset_stats_json" in checkpoint:
-            from ..data.stats import validate_stats
-
-            self.dataset_stats = validate_stats(json.loads(checkpoint["dataset_stats_json"]),
-                                                "the checkpoint's dataset statistics")
 
     def transfer(self, audio, sample_rate: int, **kwargs) -> Tensor:
         """Timbre transfer of ``audio`` at ``sample_rate``; see :func:`ddsp_models.transfer.transfer`."""
@@ -453,7 +419,7 @@ class Autoencoder(pl.LightningModule):
         model = cls._build(hp, path)
         model._load_weights(ckpt["state_dict"], path)
         try:
-            model.on_load_checkpoint(ckpt)
+            model._restore_stats(ckpt)
         except ValueError as err:
             raise ModelLoadError(f"{path}: unreadable dataset statistics ({_short(err)})") from err
         return model.to(map_location).eval()
@@ -469,6 +435,18 @@ class Autoencoder(pl.LightningModule):
         except (DDSPError, TypeError, ValueError, KeyError) as err:
             raise ModelLoadError(f"{source} does not describe a valid model: {_short(err, 240)}; "
                                  "fix the file or write it again") from err
+
+    def _restore_stats(self, checkpoint: dict) -> None:
+        """Set :attr:`dataset_stats` from a checkpoint's ``dataset_stats_json`` (if present).
+
+        Raises:
+            ValueError: the statistics are malformed.
+        """
+        if "dataset_stats_json" in checkpoint:
+            from ..data.stats import validate_stats
+
+            self.dataset_stats = validate_stats(json.loads(checkpoint["dataset_stats_json"]),
+                                                "the checkpoint's dataset statistics")
 
     def _load_weights(self, state: dict[str, Tensor], source: Path) -> None:
         try:
