@@ -18,7 +18,8 @@ and :func:`ddsp_models.load_model` go through it. Every failure — an unknown n
 path, a folder that is not a model, an empty or corrupt file, a ``config.yaml`` whose keys or
 types do not fit (:mod:`ddsp_models.model_files`) — raises a
 :class:`~ddsp_models.errors.DDSPError` whose one-line message names the problem and the fix.
-Lightning is imported only when a model is actually loaded.
+torch is imported only when a model is actually loaded; Lightning never is (inference uses
+the plain ``nn.Module`` :class:`~ddsp_models.nn.Autoencoder`).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def load_model(name_or_path: str | os.PathLike, map_location: str = "cpu",
         Both are :class:`~ddsp_models.errors.DDSPError`: one line naming the problem and fix.
     """
     path = resolve_model(name_or_path, extra)
-    from .nn.autoencoder import Autoencoder  # Lightning: only when a model is loaded
+    from .nn.autoencoder import Autoencoder  # torch: only when a model is loaded
 
     if path.is_dir():
         from .model_files import read_model_config

@@ -175,25 +175,6 @@ def _scaled(score: Score, factor: float) -> Score:
     return Score(parts, score.duration / factor, score.path, score.ticks_per_beat)
 
 
-def _offline_engine(model, seed: int, batch: int):
-    """A :class:`~ddsp_models.export.streaming.StreamingSynth` for offline rendering: the
-    convolution processors (reverbs, FIR filters) get partitions as long as their impulse
-    response (at most 16384 taps), so each block is one FFT convolution instead of one per
-    hop-sized partition (the result is the same; only a live stream needs short partitions)."""
-    from ..export.streaming import StreamingSynth
-
-    saved = []
-    for proc in model.graph.nodes.values():
-        if hasattr(proc, "partition_size") and isinstance(getattr(proc, "length", None), int):
-            saved.append((proc, proc.partition_size))
-            proc.partition_size = int(min(proc.length, 16384))
-    try:
-        return StreamingSynth(model, seed=seed, batch=batch)
-    finally:
-        for proc, p in saved:
-            proc.partition_size = p
-
-
 class _PipelinedDecoder(torch.nn.Module):
     """Stands in for the stream's decoder: the real decoder runs ahead in a background thread
     over the same blocks (its GRU state depends on the inputs only), so the decoder of block
@@ -467,7 +448,9 @@ def _synthesize(model, score, tracks, transpose, tempo_scale, vibrato_depth, see
     labels = plan.parts
     n_voices, n_frames = f0_t.shape
     dev = next(model.parameters()).device
-    engine = _offline_engine(model, seed=int(seed), batch=n_voices)
+    from ..transfer.synthesis import offline_engine
+
+    engine = offline_engine(model, seed=int(seed), batch=n_voices)
     d = engine.latency_frames
     n_out = n_frames * hop
     f0_in = f0_t.to(dev)[..., None]

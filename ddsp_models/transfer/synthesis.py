@@ -17,7 +17,7 @@ import warnings
 import torch
 from torch import Tensor
 
-__all__ = ["render", "can_stream"]
+__all__ = ["render", "can_stream", "offline_engine"]
 
 
 def can_stream(model) -> bool:
@@ -29,6 +29,29 @@ def can_stream(model) -> bool:
         return True
     except UnsupportedGraphError:
         return False
+
+
+def offline_engine(model, seed: int = 0, batch: int = 1):
+    """A :class:`~ddsp_models.export.streaming.StreamingSynth` for offline rendering in long
+    chunks: the convolution processors (reverbs, FIR filters) get partitions as long as their
+    impulse response (at most 16384 taps), so each chunk is one FFT convolution instead of one
+    per hop-sized partition (the same result; only a live stream needs short partitions).
+
+    Raises:
+        UnsupportedGraphError: the model cannot stream (see ``check_streamable``).
+    """
+    from ..export.streaming import StreamingSynth
+
+    saved = []
+    for proc in model.graph.nodes.values():
+        if hasattr(proc, "partition_size") and isinstance(getattr(proc, "length", None), int):
+            saved.append((proc, proc.partition_size))
+            proc.partition_size = int(min(proc.length, 16384))
+    try:
+        return StreamingSynth(model, seed=seed, batch=batch)
+    finally:
+        for proc, p in saved:
+            proc.partition_size = p
 
 
 @torch.no_grad()
@@ -48,14 +71,14 @@ def render(
         audio: the model-rate input audio, needed only by models with an MFCC encoder.
         seed: seed of the deterministic noise source.
     """
-    from ..export.streaming import StreamingSynth, UnsupportedGraphError
+    from ..export.streaming import UnsupportedGraphError
 
     dev = next(model.parameters()).device
     f0 = f0_hz.reshape(1, -1, 1).float().to(dev)
     ld = loudness_db.reshape(1, -1, 1).float().to(dev)
     n = f0.shape[1]
     try:
-        engine = StreamingSynth(model, seed=seed)
+        engine = offline_engine(model, seed=seed)
     except UnsupportedGraphError as err:
         if n > 120 * model.frame_rate:
             warnings.warn(f"rendering {n / model.frame_rate:.0f} s in one call ({err}); memory "
