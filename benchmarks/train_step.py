@@ -133,6 +133,8 @@ def main():
     cfg = yaml.safe_load(Path(args.recipe).read_text())["model"]
     torch.manual_seed(0)
     model = Autoencoder(**cfg).to(device)
+    if model.loss_fn.warmup_fft_sizes is not None:  # time the full loss, after any warm-up
+        model.loss_fn.set_step(model.loss_fn.warmup_steps)
     sr, fr = model.sample_rate, model.frame_rate
     batch = make_batch(args.batch, args.seconds, sr, fr, device)
     n = batch["audio"].shape[-1]

@@ -12,5 +12,6 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "Autoencoder": _N + "autoencoder",
     "load_model": "ddsp_models.registry",  # the one loader (names, folders, .ckpt)
     "MultiResolutionSpectralLoss": _N + "losses",
+    "CrepeEmbeddingLoss": _N + "losses",
     "MfccEncoder": _N + "encoders",
 })

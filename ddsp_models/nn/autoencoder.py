@@ -188,6 +188,10 @@ class Autoencoder(nn.Module):
         super().__init__()
         from ..graph import ProcessorGraph
 
+        if float(frame_rate) != int(frame_rate):
+            raise InvalidInputError(
+                f"frame_rate must be a whole number of frames per second, got {frame_rate}; at "
+                "48 kHz use e.g. 375 (hop 128), 250 (hop 192) or 100 (hop 480)")
         hop = frame_hop(sample_rate, frame_rate)
         graph = copy.deepcopy(graph) if graph is not None else default_graph(sample_rate)
         self._save_hparams({

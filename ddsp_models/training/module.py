@@ -49,6 +49,8 @@ class AutoencoderModule(Autoencoder, pl.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        if hasattr(self.loss_fn, "set_step"):  # the loss's FFT-size warm-up follows the step
+            self.loss_fn.set_step(self.global_step)
         loss, _ = self._step(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["audio"].shape[0])
         return loss
