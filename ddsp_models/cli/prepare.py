@@ -23,8 +23,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DATA_DIR", help="output folder")
     p.add_argument("--sample-rate", type=int, default=16000, help="audio rate in Hz (default 16000)")
     p.add_argument("--frame-rate", type=int, default=250, help="feature frames per second (default 250)")
-    p.add_argument("--f0", default="crepe-full", choices=["crepe-full", "crepe-tiny", "yin"],
-                   help="pitch tracker (default crepe-full)")
+    p.add_argument("--f0", default="crepe-full", choices=["crepe-full", "crepe-tiny", "yin", "causal-yin"],
+                   help="pitch tracker (default crepe-full); causal-yin: the live model's causal "
+                        "tracker, for models that will be played live (ddsp export --format "
+                        "nn-tilde/neutone)")
     p.add_argument("--no-viterbi", action="store_true", help="no Viterbi smoothing of the f0 track")
     p.add_argument("--example-seconds", type=float, default=4.0, help="example length (default 4)")
     p.add_argument("--hop-seconds", type=float, default=1.0, help="hop between examples (default 1)")

@@ -29,7 +29,7 @@ from .yin import cmnd, parabolic_minimum, yin
 __all__ = ["compute_f0", "fill_unvoiced", "refine_f0", "auto_crepe_stride", "F0_METHODS"]
 
 #: method → default confidence below which a frame counts as unvoiced.
-F0_METHODS = {"crepe-full": 0.5, "crepe-tiny": 0.5, "yin": 0.5}
+F0_METHODS = {"crepe-full": 0.5, "crepe-tiny": 0.5, "yin": 0.5, "causal-yin": 0.5}
 
 
 def fill_unvoiced(f0_hz: Tensor, voiced: Tensor) -> Tensor:
@@ -181,6 +181,8 @@ def compute_f0(
     inp = check_audio(audio, sample_rate, frame_rate)
     x = inp.audio
     threshold = F0_METHODS[method] if voicing_threshold is None else voicing_threshold
+    if method == "causal-yin":
+        return _causal_f0(x, inp, sample_rate, frame_rate)
     if method == "yin":
         fmax = min(2100.0, sample_rate / 4.0) if fmax is None else fmax
         f0, conf, _ = yin(x, sample_rate, inp.hop, inp.n_frames, fmin=fmin, fmax=fmax)
@@ -208,3 +210,20 @@ def compute_f0(
     if fill:
         f0 = fill_unvoiced(f0, conf >= threshold)
     return inp.unbatch(f0), inp.unbatch(conf)
+
+
+def _causal_f0(x: Tensor, inp, sample_rate: float, frame_rate: float) -> tuple[Tensor, Tensor]:
+    """The live model's causal tracker (:mod:`ddsp_models.features.causal`) on a whole file,
+    realigned by its latency (rounded to whole frames) so frame ``t`` describes the audio at
+    ``t * hop`` like the other methods: a model trained on these features sees at training
+    what it will see live, and the live model's output lags by the declared latency. Unvoiced
+    frames already hold the last voiced f0 (no fill, no refinement)."""
+    from .causal import CausalFeatures, causal_features
+
+    hop = inp.hop
+    lag = -(-CausalFeatures(int(sample_rate), int(hop)).latency_samples // hop)  # frames
+    padded = torch.nn.functional.pad(x, (0, lag * hop))
+    f0, conf, _ = causal_features(padded, int(sample_rate), int(frame_rate))
+    n = inp.n_frames
+    return inp.unbatch(f0[:, lag:lag + n].float()), inp.unbatch(conf[:, lag:lag + n].float())
+
