@@ -300,6 +300,9 @@ def test_make_melody_writes_the_quickstart_input(tmp_path):
     assert steady.sum() > 300 and np.median(cents) < 10, (steady.sum(), np.median(cents))
     with pytest.raises(SystemExit):
         mod.main([str(tmp_path / "voice.mp3")])
+    for seconds in (0.001, 0.3001, 6.0, 6.3001):  # a note cut to one sample stays finite
+        audio, _ = mod.melody(seconds, SR)
+        assert np.isfinite(audio).all(), seconds
 
 
 

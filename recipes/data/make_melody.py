@@ -55,7 +55,7 @@ def melody(seconds: float = 8.0, sample_rate: int = 16000) -> tuple[np.ndarray, 
             f0[t0:t0 + length] = 440.0 * 2.0 ** ((note - 69) / 12 + cents / 1200)
             attack = np.clip(t / 0.04, 0.0, 1.0)
             release = np.clip((length / sample_rate - t) / 0.06, 0.0, 1.0)
-            env[t0:t0 + length] = attack * release * (0.8 + 0.2 * np.sin(np.pi * t / t[-1]))
+            env[t0:t0 + length] = attack * release * (0.8 + 0.2 * np.sin(np.pi * t / max(t[-1], 1.0 / sample_rate)))
         t0 += length
         i += 1
     phase = np.cumsum(2 * np.pi * f0 / sample_rate)
