@@ -1,6 +1,6 @@
-"""Fast start (issue #17 item 1): ``ddsp --help`` and every ``ddsp COMMAND --help`` but
-``train``'s import no heavy package (torch, numba, Lightning, matplotlib), and they still work
-when Lightning cannot be imported at all; numba kernels are compiled with ``cache=True`` so a
+"""Fast start (issue #17 item 1): ``ddsp --help`` and every ``ddsp COMMAND --help``
+(``train``'s too: its module docstring, read without importing it) import no heavy package
+(torch, numba, Lightning, matplotlib), and they still work when Lightning cannot be imported at all; numba kernels are compiled with ``cache=True`` so a
 second run loads them from disk instead of compiling.
 
 Timings themselves live in ``benchmarks/cli.py`` (they are too noisy for a test); what makes
@@ -56,9 +56,7 @@ def test_subcommand_help_imports_nothing_heavy_even_without_lightning():
         from ddsp_models.cli import SUBCOMMANDS, main
         heavy = ("torch", "numba", "lightning", "pytorch_lightning", "matplotlib", "scipy")
         got = {}
-        for name in SUBCOMMANDS:
-            if name == "train":  # parsed by LightningCLI: it trains
-                continue
+        for name in SUBCOMMANDS:  # train included: its --help is its docstring
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):
                 try:
@@ -73,7 +71,7 @@ def test_subcommand_help_imports_nothing_heavy_even_without_lightning():
     out = _python(code)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert {"transfer", "export", "processors", "evaluate", "prepare"} <= set(got)
+    assert {"transfer", "export", "processors", "evaluate", "prepare", "train"} <= set(got)
     for name, (status, loaded, usage) in got.items():
         assert status == 0 and usage, (name, status)
         assert loaded == [], f"ddsp {name} --help imports {loaded}"
@@ -121,3 +119,20 @@ def test_numba_kernels_are_cached_on_disk():
                 bad.append(f"{rel}:{line}")
     assert found >= 4
     assert bad == [], f"numba kernels compiled without cache=True: {bad}"
+
+
+def test_train_help_all_is_lightnings_full_help(monkeypatch):
+    """``ddsp train --help-all`` hands ``--help`` to the command's own parser (LightningCLI)."""
+    import ddsp_models.cli as cli
+
+    seen = []
+
+    class Fake:
+        @staticmethod
+        def main(argv):
+            seen.append(list(argv))
+            return 0
+
+    monkeypatch.setattr(cli, "_load", lambda name: Fake)
+    assert cli.main(["train", "--config", "r.yaml", "--help-all"]) == 0
+    assert seen == [["--config", "r.yaml", "--help"]]
