@@ -1,7 +1,8 @@
 """Fast start (issue #17 item 1): ``ddsp --help`` and every ``ddsp COMMAND --help``
 (``train``'s too: its module docstring, read without importing it) import no heavy package
-(torch, numba, Lightning, matplotlib), and they still work when Lightning cannot be imported at all; numba kernels are compiled with ``cache=True`` so a
-second run loads them from disk instead of compiling.
+(torch, numba, Lightning, matplotlib), and they still work when Lightning cannot be imported
+at all; numba kernels are compiled with ``cache=True`` so a second run loads them from disk
+instead of compiling.
 
 Timings themselves live in ``benchmarks/cli.py`` (they are too noisy for a test); what makes
 them fast — nothing heavy imported — is checked here in fresh interpreters.
