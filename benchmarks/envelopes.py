@@ -9,13 +9,15 @@ Rows (forward without gradients, and forward+backward to every parameter):
 * a graph: ``FMSynth`` (2 operators) with an ``ADSR`` modulating its amplitudes and an ``LFO``
   its modulation index, against ``FMSynth`` alone (the cost of modulation).
 
-torchsynth's ADSR / LFO / FM modules would be the reference (issue #16 asks "not slower than
-torchsynth"), but torchsynth cannot be installed here (it needs torchaudio, which this
-environment does not have), so this script prints our figures only; it times torchsynth if it
-happens to import.
+When torchsynth imports (a side environment: it needs torchaudio, never a dependency here),
+the script also times torchsynth's ``ADSR`` and ``LFO`` beside ours with the same batch,
+duration, sample rate, device and threads, alternating the two one repeat at a time, and
+prints each side's median (min..max) and the per-repeat ratio ours / torchsynth
+(``_torchsynth_ref.py`` says what is matched). Without torchsynth it prints a one-line note and
+our figures only.
 
     python benchmarks/envelopes.py [--runs 3] [--threads 2] [--device cpu|cuda] [--batch 128]
-                                   [--clock wall|cpu]
+                                   [--clock wall|cpu] [--compare-runs 5]
 
 Figures on a shared machine are noisy; the script prints what it measured.
 """
@@ -27,6 +29,11 @@ import statistics
 import time
 
 import torch
+from _torchsynth_ref import adsr as ts_adsr
+from _torchsynth_ref import config as ts_config
+from _torchsynth_ref import lfo as ts_lfo
+from _torchsynth_ref import load as load_torchsynth
+from _torchsynth_ref import paired, print_comparison
 
 from ddsp_models.graph import ProcessorGraph
 from ddsp_models.processors.adsr import ADSR
@@ -73,6 +80,10 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: process CPU time over all threads (steadier on a busy machine)")
+    ap.add_argument("--compare-runs", type=int, default=5,
+                    help="paired repeats of each ours-vs-torchsynth comparison")
+    ap.add_argument("--control-rate", type=int, default=FR,
+                    help="torchsynth's control rate (Hz) for its upsampled rows")
     args = ap.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -128,13 +139,9 @@ def main(argv=None) -> None:
         lambda: g.render(gp, n, controls={"f0_hz": f0, "gate": gate}),
         [*fp.values(), *p.values(), *q.values()])
 
-    try:  # torchsynth needs torchaudio; never a dependency
-        import torchsynth  # noqa: F401
-
-        print("torchsynth imports: add its ADSR/LFO/FmVCO rows here for a comparison")
-    except ImportError:
-        print("torchsynth is not installed (it needs torchaudio, unavailable here): "
-              "our figures only")
+    ts, why = load_torchsynth()
+    if ts is None:
+        print(f"torchsynth is not importable ({why}): our figures only")
     print(f"\nbatch {b}, {SECONDS:g} s at {SR} Hz ({t} frames), device {dev}, "
           f"{args.threads} threads, {args.clock} clock; median (min..max) of {args.runs} runs, "
           "ms\n")
@@ -143,6 +150,48 @@ def main(argv=None) -> None:
     for name, fwd, bwd in rows:
         cell = lambda r: f"{r[0] * 1e3:.0f} ({r[1] * 1e3:.0f}..{r[2] * 1e3:.0f})"  # noqa: E731
         print(f"| {name} | {cell(fwd)} | {cell(bwd)} |")
+    if ts is not None:
+        compare(ts, args, gen, n)
+
+
+def compare(ts, args, gen, n) -> None:
+    """Ours beside torchsynth's ``ADSR`` and ``LFO`` (see ``_torchsynth_ref.py``)."""
+    dev, b, runs = args.device, args.batch, args.compare_runs
+    cr = args.control_rate
+    ctrl, audio = ts_config(ts, b, SR, SECONDS, cr, dev), ts_config(ts, b, SR, SECONDS, SR, dev)
+    t = int(FR * SECONDS)
+    gate = torch.zeros(b, t, 1, device=dev)
+    gate[:, : int(FR * 3)] = 1.0
+    times = {"attack": 0.05, "decay": 0.2, "sustain": 0.6, "release": 0.3}
+    pairs = []
+    for shape, alpha in (("linear", 1.0), ("exponential", 3.0)):
+        env = ADSR(SR, shape=shape).to(dev)
+        p = {k: leaf((b, 1), v, dev, gen) for k, v in times.items()}
+        ours = (lambda env=env, p=p: env(gate=gate, n_samples=n, **p)[:, 0], list(p.values()))
+        pairs.append((f"`ADSR` {shape}, one note (3 s)",
+                      f"`ADSR` alpha {alpha:g}, {cr} Hz + `ControlRateUpsample`", ours,
+                      ts_adsr(ts, ctrl, b, dev, 3.0, True, alpha=alpha, **times)))
+        if shape == "linear":
+            pairs.append((f"`ADSR` {shape}, one note (3 s)",
+                           f"`ADSR` alpha {alpha:g}, at {SR} Hz", ours,
+                           ts_adsr(ts, audio, b, dev, 3.0, False, alpha=alpha, **times)))
+    osc = LFO(SR).to(dev)
+    q = {"rate_hz": leaf((b, 1), 5.0, dev, gen), "depth": leaf((b, 1), 0.5, dev, gen),
+         "phase": leaf((b, 1), 0.1, dev, gen)}
+    ours = (lambda: osc(n_samples=n, **q)[:, 0], list(q.values()))
+    for name, cfg, up in ((f"{cr} Hz + `ControlRateUpsample`", ctrl, True),
+                          (f"at {SR} Hz", audio, False)):
+        pairs.append(("`LFO` sine, static rate", f"`LFO` (sine weight 1), {name}", ours,
+                      ts_lfo(ts, cfg, b, dev, up, frequency=5.0, phase=0.1)))
+    rows = []
+    for ours_name, ts_name, ours, theirs in pairs:
+        for backward in (False, True):
+            r = paired(ours, theirs, runs, dev, backward, args.clock)
+            rows.append((ours_name, ts_name, "fwd+bwd" if backward else "fwd", r))
+    print_comparison(rows, f"\ntorchsynth {ts.version} beside ours (torch {torch.__version__}): "
+                     f"batch {b}, {SECONDS:g} s at {SR} Hz, device {dev}, {args.threads} "
+                     f"threads, {args.clock} clock; median (min..max) of {runs} paired "
+                     "repeats, ms\n")
 
 
 if __name__ == "__main__":

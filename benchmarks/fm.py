@@ -1,13 +1,20 @@
 """FMSynth (and NoiseBandSynth) timings at batch 128, 4 s at 16 kHz, 250 frames/s (issue #16).
 
 Rows: forward (no grad) and forward+backward of FMSynth with 2 operators ("stack") and 6
-operators ("dx7_1", without and with feedback on operator 5), NoiseBandSynth with 128 bands, and a floor: a bare ``torch.sin`` over
-``B × n_operators × L`` (forward+backward), the least any sum of sines over all samples and
-operators costs in PyTorch. Each row gives the median and the range (min..max) over
-``--runs`` repeats. torchsynth (``FmVCO`` modulated by a ``SineVCO``, its 2-operator
-equivalent) is timed only if it imports; it is never a dependency of this package.
+operators ("dx7_1", without and with feedback on operator 5), NoiseBandSynth with 128 bands,
+and a floor: a bare ``torch.sin`` over ``B × n_operators × L`` (forward+backward), the least
+any sum of sines over all samples and operators costs in PyTorch. Each row gives the median
+and the range (min..max) over ``--runs`` repeats.
+
+When torchsynth imports (a side environment: it needs torchaudio; never a dependency of this
+package), its 2-operator FM (``FmVCO`` modulated by a ``SineVCO``, bare and with per-frame
+operator levels as ours takes) is timed beside our 2-operator ``FMSynth`` (f0 220 Hz, per-frame
+``amplitudes`` and ``mod_indices``), alternating the two one repeat at a time, with the
+per-repeat ratio ours / torchsynth (``_torchsynth_ref.py`` says what is matched). Without
+torchsynth the script prints a one-line note and our figures only.
 
     python benchmarks/fm.py [--runs 2] [--threads 2] [--device cpu|cuda] [--batch 128]
+                            [--clock wall|cpu] [--compare-runs 5] [--compare-only]
 
 Figures on a shared machine are noisy; the script prints what it measured.
 """
@@ -19,10 +26,16 @@ import statistics
 import time
 
 import torch
+from _torchsynth_ref import config as ts_config
+from _torchsynth_ref import fm_pair
+from _torchsynth_ref import load as load_torchsynth
+from _torchsynth_ref import paired, print_comparison
 
 from ddsp_models.processors.fm import FMSynth, NoiseBandSynth
 
 SR, FR, SECONDS = 16000, 250, 4.0
+
+CLOCK = time.perf_counter
 
 
 def timed(fn, runs: int, device: str, backward: bool, leaves=()):
@@ -32,7 +45,7 @@ def timed(fn, runs: int, device: str, backward: bool, leaves=()):
             x.grad = None
         if device == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         if backward:
             fn().square().mean().backward()
         else:
@@ -41,7 +54,7 @@ def timed(fn, runs: int, device: str, backward: bool, leaves=()):
         if device == "cuda":
             torch.cuda.synchronize()
         if i:  # the first call warms up
-            times.append(time.perf_counter() - t0)
+            times.append(CLOCK() - t0)
     return statistics.median(times), min(times), max(times)
 
 
@@ -50,31 +63,34 @@ def row(name, stats):
     print(f"| {name} | {med * 1e3:.0f} | {lo * 1e3:.0f} .. {hi * 1e3:.0f} |")
 
 
-def torchsynth_rows(batch, runs, device):
-    try:
-        import torchsynth  # noqa: F401
-        from torchsynth.config import SynthConfig
-        from torchsynth.module import FmVCO, SineVCO
-    except Exception as e:  # noqa: BLE001 - any import failure means "not comparable here"
-        reason = "needs torchaudio" if "torchaudio" in str(e) else str(e) or type(e).__name__
-        if isinstance(e, ModuleNotFoundError) and e.name == "torchsynth":
-            reason = "not installed"
-        print(f"torchsynth: not importable ({reason})")
+def torchsynth_rows(args, generator) -> None:
+    """Our 2-operator FMSynth beside torchsynth's SineVCO -> FmVCO, if torchsynth imports."""
+    ts, why = load_torchsynth()
+    if ts is None:
+        print(f"torchsynth is not importable ({why}): our figures only")
         return
-    try:
-        cfg = SynthConfig(batch_size=batch, sample_rate=SR, buffer_size_seconds=SECONDS,
-                          reproducible=False)
-        mod, car = SineVCO(cfg).to(device), FmVCO(cfg).to(device)
-        midi = torch.full((batch,), 69.0, device=device)
-
-        def fn():
-            return car(midi, mod(midi, torch.zeros(batch, int(SR * SECONDS), device=device)))
-
-        row("torchsynth SineVCO -> FmVCO, forward", timed(fn, runs, device, False))
-        row("torchsynth SineVCO -> FmVCO, forward+backward",
-            timed(fn, runs, device, True, list(mod.parameters()) + list(car.parameters())))
-    except Exception as e:  # noqa: BLE001
-        print(f"torchsynth: imported, but the comparison failed: {type(e).__name__}: {e}")
+    dev, b, runs = args.device, args.batch, args.compare_runs
+    frames = int(SECONDS * FR)
+    n = frames * (SR // FR)
+    fm = FMSynth(SR).to(dev)
+    f0 = torch.full((b, frames, 1), 220.0, device=dev)
+    p = {k: (v * (1 + 0.1 * torch.rand(b, frames, 1, generator=generator))).to(dev)
+         .requires_grad_() for k, v in (("amplitudes", 0.5), ("mod_indices", 2.0))}
+    ours = (lambda: fm(f0_hz=f0, n_samples=n, **p)[:, 0], list(p.values()))
+    cfg = ts_config(ts, b, SR, SECONDS, FR, dev)
+    theirs = {"`SineVCO` -> `FmVCO`": fm_pair(ts, cfg, b, dev, 57.0),
+              "`SineVCO` -> `VCA` -> `FmVCO` -> `VCA`, per-frame levels upsampled":
+              fm_pair(ts, cfg, b, dev, 57.0, frames, generator)}
+    rows = []
+    for name, fn in theirs.items():
+        for backward in (False, True):
+            rows.append(("`FMSynth` 2 ops (stack), per-frame levels", name,
+                         "fwd+bwd" if backward else "fwd",
+                         paired(ours, fn, runs, dev, backward, args.clock)))
+    print_comparison(rows, f"torchsynth {ts.version} beside ours (torch {torch.__version__}): "
+                     f"batch {b}, {SECONDS:g} s at {SR} Hz, float32, device {dev}, "
+                     f"{args.threads} threads, {args.clock} clock; median (min..max) of "
+                     f"{runs} paired repeats, ms\n")
 
 
 def main():
@@ -83,14 +99,25 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time over all threads (steadier on a busy machine)")
+    ap.add_argument("--compare-runs", type=int, default=5,
+                    help="paired repeats of the ours-vs-torchsynth comparison")
+    ap.add_argument("--compare-only", action="store_true",
+                    help="only the torchsynth comparison (or its one-line note)")
     a = ap.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     torch.set_num_threads(a.threads)
     dev, b = a.device, a.batch
     frames = int(SECONDS * FR)
     n = frames * (SR // FR)
     g = torch.Generator().manual_seed(0)
+    if a.compare_only:
+        torchsynth_rows(a, g)
+        return
     print(f"batch {b}, {SECONDS:g} s at {SR} Hz ({n} samples), {frames} frames, float32, "
-          f"device {dev}, {a.threads} threads, {a.runs} runs (median, range)\n")
+          f"device {dev}, {a.threads} threads, {a.clock} clock, {a.runs} runs (median, range)\n")
     print("| what | median ms | range ms |\n|---|---|---|")
     for n_ops, routing, fb in ((2, "stack", []), (6, "dx7_1", []), (6, "dx7_1", [5])):
         fm = FMSynth(SR, n_operators=n_ops, routing=routing, feedback=fb).to(dev)
@@ -112,7 +139,7 @@ def main():
     row("NoiseBandSynth 128 bands, forward", timed(fn, a.runs, dev, False))
     row("NoiseBandSynth 128 bands, forward+backward", timed(fn, a.runs, dev, True, [amps]))
     print()
-    torchsynth_rows(b, a.runs, dev)
+    torchsynth_rows(a, g)
 
 
 if __name__ == "__main__":
