@@ -8,8 +8,9 @@ What is compared (same batch, duration, sample rate, device, dtype float32, thre
 
 * ``ADSR``: torchsynth's ``ADSR`` (a note held ``note_on_duration`` seconds) rendered at a
   control rate and brought to audio rate by its ``ControlRateUpsample`` (how its ``Voice``
-  uses it), and the same module run at the audio rate (``control_rate = sample_rate``: one
-  value per sample, like ours);
+  uses it; timed against ours with ``resolution="frame"``, the same control-rate work), and
+  the same module run at the audio rate (``control_rate = sample_rate``: one value per
+  sample, against ours with ``resolution="sample"``);
 * ``LFO``: torchsynth's ``LFO`` (it always computes its five shapes and mixes them; here all
   weight on the sine), at a control rate + upsampling and at the audio rate;
 * FM: torchsynth's ``SineVCO`` modulating an ``FmVCO`` (its 2-operator FM), bare, and with the

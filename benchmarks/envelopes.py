@@ -6,12 +6,16 @@ Rows (forward without gradients, and forward+backward to every parameter):
   ``ADSR`` with a gate that changes every 100 ms on some rows (40 closed-form stretches
   instead of 2: its offline cost grows with the number of frames where any gate changes);
 * ``LFO`` sine, static rate (latency 0) and per-frame rate (interpolated);
+* each ADSR note and LFO also with ``resolution="frame"`` (evaluated at the frame centres,
+  linear in between: the control-rate mode);
 * a graph: ``FMSynth`` (2 operators) with an ``ADSR`` modulating its amplitudes and an ``LFO``
   its modulation index, against ``FMSynth`` alone (the cost of modulation).
 
 When torchsynth imports (a side environment: it needs torchaudio, never a dependency here),
 the script also times torchsynth's ``ADSR`` and ``LFO`` beside ours with the same batch,
-duration, sample rate, device and threads, alternating the two one repeat at a time, and
+duration, sample rate, device and threads (ours at ``resolution="frame"`` against torchsynth
+at its control rate + upsampling, ours at ``resolution="sample"`` against torchsynth at the
+audio rate), alternating the two one repeat at a time, and
 prints each side's median (min..max) and the per-repeat ratio ours / torchsynth
 (``_torchsynth_ref.py`` says what is matched). Without torchsynth it prints a one-line note and
 our figures only.
@@ -109,6 +113,9 @@ def main(argv=None) -> None:
              "sustain": leaf((b, 1), 0.6, dev, gen), "release": leaf((b, 1), 0.3, dev, gen)}
         row(f"ADSR {shape}, one note", lambda env=env, p=p: env(gate=gate, n_samples=n, **p),
             list(p.values()))
+        env_f = ADSR(SR, shape=shape, resolution="frame").to(dev)
+        row(f"ADSR {shape}, one note, resolution frame",
+            lambda env=env_f, p=p: env(gate=gate, n_samples=n, **p), list(p.values()))
     env = ADSR(SR).to(dev)
     row("ADSR linear, gate changing every 100 ms", lambda: env(gate=busy, n_samples=n, **p),
         list(p.values()))
@@ -116,10 +123,16 @@ def main(argv=None) -> None:
     q = {"rate_hz": leaf((b, 1), 5.0, dev, gen), "depth": leaf((b, 1), 0.5, dev, gen),
          "phase": leaf((b, 1), 0.1, dev, gen)}
     row("LFO sine, static rate", lambda: lfo(n_samples=n, **q), list(q.values()))
+    lfo_f = LFO(SR, resolution="frame", control_rate=FR).to(dev)
+    row("LFO sine, static rate, resolution frame", lambda: lfo_f(n_samples=n, **q),
+        list(q.values()))
     lfo_tv = LFO(SR, time_varying=True).to(dev)
     qt = {"rate_hz": leaf((b, t, 1), 5.0, dev, gen), "depth": leaf((b, t, 1), 0.5, dev, gen),
           "phase": leaf((b, 1), 0.1, dev, gen)}
     row("LFO sine, rate per frame", lambda: lfo_tv(n_samples=n, **qt), list(qt.values()))
+    lfo_tvf = LFO(SR, time_varying=True, resolution="frame").to(dev)
+    row("LFO sine, rate per frame, resolution frame", lambda: lfo_tvf(n_samples=n, **qt),
+        list(qt.values()))
 
     fm = FMSynth(SR).to(dev)
     f0 = torch.full((b, t, 1), 220.0, device=dev)
@@ -165,23 +178,29 @@ def compare(ts, args, gen, n) -> None:
     times = {"attack": 0.05, "decay": 0.2, "sustain": 0.6, "release": 0.3}
     pairs = []
     for shape, alpha in (("linear", 1.0), ("exponential", 3.0)):
-        env = ADSR(SR, shape=shape).to(dev)
         p = {k: leaf((b, 1), v, dev, gen) for k, v in times.items()}
-        ours = (lambda env=env, p=p: env(gate=gate, n_samples=n, **p)[:, 0], list(p.values()))
-        pairs.append((f"`ADSR` {shape}, one note (3 s)",
-                      f"`ADSR` alpha {alpha:g}, {cr} Hz + `ControlRateUpsample`", ours,
-                      ts_adsr(ts, ctrl, b, dev, 3.0, True, alpha=alpha, **times)))
-        if shape == "linear":
-            pairs.append((f"`ADSR` {shape}, one note (3 s)",
-                           f"`ADSR` alpha {alpha:g}, at {SR} Hz", ours,
-                           ts_adsr(ts, audio, b, dev, 3.0, False, alpha=alpha, **times)))
-    osc = LFO(SR).to(dev)
+        for res in ("frame", "sample"):
+            env = ADSR(SR, shape=shape, resolution=res).to(dev)
+            ours = (lambda env=env, p=p: env(gate=gate, n_samples=n, **p)[:, 0],
+                    list(p.values()))
+            if res == "frame":
+                their = (f"`ADSR` alpha {alpha:g}, {cr} Hz + `ControlRateUpsample`",
+                         ts_adsr(ts, ctrl, b, dev, 3.0, True, alpha=alpha, **times))
+            elif shape == "linear":
+                their = (f"`ADSR` alpha {alpha:g}, at {SR} Hz",
+                         ts_adsr(ts, audio, b, dev, 3.0, False, alpha=alpha, **times))
+            else:
+                continue
+            pairs.append((f"`ADSR` {shape}, one note (3 s), resolution {res}", their[0], ours,
+                          their[1]))
     q = {"rate_hz": leaf((b, 1), 5.0, dev, gen), "depth": leaf((b, 1), 0.5, dev, gen),
          "phase": leaf((b, 1), 0.1, dev, gen)}
-    ours = (lambda: osc(n_samples=n, **q)[:, 0], list(q.values()))
-    for name, cfg, up in ((f"{cr} Hz + `ControlRateUpsample`", ctrl, True),
-                          (f"at {SR} Hz", audio, False)):
-        pairs.append(("`LFO` sine, static rate", f"`LFO` (sine weight 1), {name}", ours,
+    for res, name, cfg, up in (("frame", f"{cr} Hz + `ControlRateUpsample`", ctrl, True),
+                               ("sample", f"at {SR} Hz", audio, False)):
+        osc = LFO(SR, resolution=res, control_rate=float(cr)).to(dev)
+        ours = (lambda osc=osc: osc(n_samples=n, **q)[:, 0], list(q.values()))
+        pairs.append((f"`LFO` sine, static rate, resolution {res}",
+                      f"`LFO` (sine weight 1), {name}", ours,
                       ts_lfo(ts, cfg, b, dev, up, frequency=5.0, phase=0.1)))
     rows = []
     for ours_name, ts_name, ours, theirs in pairs:

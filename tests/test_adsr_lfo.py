@@ -6,6 +6,9 @@
   exactly at their times.
 * LFO: every shape equals scipy's closed forms (sine, triangle, square, sawtooth) over 10 s
   with the phase in float64; a linear rate ramp gives the quadratic phase.
+* resolution="frame" (the control-rate mode): the ADSR and the LFO (static and per-frame rate)
+  equal their closed forms at the frame centres (knots) and the straight line between them,
+  also block by block.
 (Blocks == whole, gradients, scripting: the registry-driven tests/test_contract.py.)
 """
 
@@ -123,7 +126,33 @@ def test_gate_threshold_and_blocks():
     np.testing.assert_allclose(blocks[0, 0].numpy(), got, rtol=0, atol=1e-13)
 
 
+def lerp_knots(knots, hop, n):
+    """The straight line between ``knots`` (values at samples ``k * hop``), ``n`` samples."""
+    i = np.arange(n)
+    return np.interp(i, np.arange(len(knots)) * hop, knots)
+
+
+@pytest.mark.parametrize("shape", ["linear", "exponential"])
+def test_adsr_frame_resolution_is_the_closed_form_at_frame_centres(shape):
+    frames = 60
+    gate = [1.0] * 10 + [0.0] * 4 + [1.0] * 30 + [0.0] * 16
+    got, env, g, p = render(gate, shape, resolution="frame")
+    per_sample, *_ = render(gate, shape)
+    n = frames * HOP
+    # the knots: the closed form (single note up to the retrigger) at samples k * HOP
+    knots_closed = single_note(12 * HOP + 1, 10 * HOP, shape)[::HOP]
+    np.testing.assert_allclose(got[::HOP][:13], knots_closed, rtol=0, atol=1e-12)
+    # every frame centre equals the per-sample render there, and the rest is linear between
+    np.testing.assert_allclose(got[::HOP], per_sample[::HOP], rtol=0, atol=1e-12)
+    knots = np.append(per_sample[::HOP], render(gate + [0.0], shape)[0][n])
+    np.testing.assert_allclose(got, lerp_knots(knots, HOP, n), rtol=0, atol=1e-12)
+    blocks = render_in_blocks(env, {"gate": g, **p}, HOP, block_frames=(1, 3, 7))
+    np.testing.assert_allclose(blocks[0, 0].numpy(), got, rtol=0, atol=1e-13)
+
+
 def test_adsr_errors():
+    with pytest.raises(ValueError, match="resolution"):
+        ADSR(SR, resolution="block")
     with pytest.raises(ValueError, match="shape"):
         ADSR(SR, shape="log")
     with pytest.raises(ValueError, match="ratio"):
@@ -185,6 +214,53 @@ def test_lfo_phase_is_float64_across_blocks():
     assert err.max() < 1e-5
 
 
+@pytest.mark.parametrize("wave", ["sine", "square"])
+def test_lfo_frame_resolution_static_rate(wave):
+    control_rate = 500.0  # knots every 32 samples
+    hop = int(SR / control_rate)
+    n = 4000  # not a whole number of knots: the last line runs towards the next knot
+    rate, depth, phase0 = 7.3, 0.8, 0.3
+    lfo = LFO(SR, wave=wave, resolution="frame", control_rate=control_rate).double()
+    p = {"rate_hz": torch.tensor([[rate]], dtype=torch.float64),
+         "depth": torch.tensor([[depth]], dtype=torch.float64),
+         "phase": torch.tensor([[phase0]], dtype=torch.float64)}
+    y = lfo(n_samples=n, **p)[0, 0].numpy()
+    k = np.arange(-(-n // hop) + 1) * hop
+    knots = depth * scipy_wave(phase0 + k * (rate / SR), wave)
+    np.testing.assert_allclose(y, lerp_knots(knots, hop, n), rtol=0, atol=1e-12)
+    # streamed with another hop than the knots' (blocks cut between knots)
+    blocks = render_in_blocks(lfo, p, 20, n_frames=n // 20, block_frames=(1, 3, 7))
+    np.testing.assert_allclose(blocks[0, 0].numpy(), y, rtol=0, atol=1e-12)
+
+
+def test_lfo_frame_resolution_rate_per_frame():
+    frames = 50
+    kw = {"wave": "sine", "time_varying": True, "max_rate_hz": 200.0}
+    f1, f2 = 20.0, 120.0
+    p = {"rate_hz": torch.linspace(f1, f2, frames, dtype=torch.float64)[None, :, None],
+         "depth": torch.linspace(0.2, 0.9, frames, dtype=torch.float64)[None, :, None],
+         "phase": torch.full((1, 1), 0.25, dtype=torch.float64)}
+    lfo = LFO(SR, resolution="frame", **kw).double()
+    y = lfo(n_samples=frames * HOP, **p)[0, 0].numpy()
+    per_sample = LFO(SR, **kw).double()(n_samples=frames * HOP, **p)[0, 0].numpy()
+    # the knots: the quadratic phase of the linear rate ramp at the frame centres (the rate
+    # and the depth held after the last frame)
+    n = np.arange(frames + 1) * HOP
+    span = (frames - 1) * HOP
+    m = np.minimum(n, span)
+    phase = 0.25 + (m * f1 + (f2 - f1) * m * (m - 1) / (2 * span) + (n - m) * f2) / SR
+    depth = np.append(p["depth"][0, :, 0].numpy(), 0.9)
+    knots = depth * np.sin(2 * np.pi * phase)
+    np.testing.assert_allclose(y[::HOP], per_sample[::HOP], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(y, lerp_knots(knots, HOP, frames * HOP), rtol=0, atol=1e-9)
+    blocks = render_in_blocks(lfo, p, HOP, block_frames=(1, 4, 7))
+    np.testing.assert_allclose(blocks[0, 0].numpy(), y, rtol=0, atol=1e-12)
+
+
 def test_lfo_errors():
+    with pytest.raises(ValueError, match="resolution"):
+        LFO(SR, resolution="block")
+    with pytest.raises(ValueError, match="does not divide"):
+        LFO(SR, resolution="frame", control_rate=300.0)
     with pytest.raises(ValueError, match="wave"):
         LFO(SR, wave="noise")

@@ -30,6 +30,16 @@ envelopes do), so each ends in finite time: with ``k = ln((1 + ratio) / ratio)``
 release ``ℓ → -ratio`` with ``R/k``; from 1 (or 0) each stage takes exactly ``A``, ``D``, ``R``.
 A small ``ratio`` gives strongly curved segments, a large one nearly straight ones.
 
+Resolution
+----------
+``resolution="sample"`` (default) evaluates the curves at every sample. ``resolution="frame"``
+evaluates them only at the frame centres (samples ``t·hop``, the same values as the sample
+resolution there) and interpolates linearly between them
+(:func:`~ddsp_models.core.upsample.interpolate_frames`), as a synth's control rate does: the
+output is piecewise linear between frame centres, the cost per sample is one interpolation.
+The level at ``(t + 1)·hop`` depends only on the gates up to frame ``t``, so this mode also
+streams with latency 0.
+
 Both shapes are closed forms of the time spent in a stage and the level it started from, so
 rendering needs a loop only over the frames where some gate changes (offline) or over a
 block's frames (streaming), not over samples; every stage is a semigroup in time, so blocks of
@@ -46,12 +56,13 @@ import torch
 from torch import Tensor
 
 from ..core.scaling import LogSigmoidRange, SigmoidRange
-from ..core.upsample import hop_size
+from ..core.upsample import hop_size, interpolate_frames
 from .base import Param, Processor, State
 
 __all__ = ["ADSR", "adsr_curve"]
 
 SHAPES = ("linear", "exponential")
+RESOLUTIONS = ("sample", "frame")
 #: Samples per closed-form evaluation of the offline render (a long note is cut into chunks).
 _CHUNK = 4096
 
@@ -116,6 +127,8 @@ class ADSR(Processor):
         ratio: overshoot of the exponential curves (ignored for linear); > 0.
         min_time, max_time: range (seconds) of the ``attack``, ``decay`` and ``release``
             scalings (log scale).
+        resolution: ``"sample"`` (the curves at every sample) or ``"frame"`` (at the frame
+            centres, linear in between: the control-rate mode).
 
     Parameters: ``gate`` (external, ``(B, T, 1)``, on where > 0.5), ``attack``, ``decay``,
     ``release`` (static ``(B, 1)``, seconds), ``sustain`` (static ``(B, 1)``, level in [0, 1]).
@@ -124,10 +137,14 @@ class ADSR(Processor):
     n_inputs = 0
 
     def __init__(self, sample_rate: float = 16000, shape: str = "linear", ratio: float = 0.1,
-                 min_time: float = 0.001, max_time: float = 4.0):
+                 min_time: float = 0.001, max_time: float = 4.0, resolution: str = "sample"):
         super().__init__()
         if shape not in SHAPES:
             raise ValueError(f"ADSR shape must be one of {SHAPES}, got {shape!r}")
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"ADSR resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+        self.resolution = resolution
+        self.per_sample = resolution == "sample"
         if not ratio > 0:
             raise ValueError(f"ADSR ratio must be > 0, got {ratio}")
         self.sample_rate = float(sample_rate)
@@ -139,11 +156,13 @@ class ADSR(Processor):
 
     def config(self):
         return {"sample_rate": self.sample_rate, "shape": self.shape, "ratio": self.ratio,
-                "min_time": self.min_time, "max_time": self.max_time}
+                "min_time": self.min_time, "max_time": self.max_time,
+                "resolution": self.resolution}
 
     @classmethod
     def examples(cls):
-        return [{}, {"shape": "exponential"}, {"shape": "exponential", "ratio": 0.001}]
+        return [{}, {"shape": "exponential"}, {"shape": "exponential", "ratio": 0.001},
+                {"resolution": "frame"}, {"shape": "exponential", "resolution": "frame"}]
 
     def param_specs(self):
         times = LogSigmoidRange(self.min_time, self.max_time)
@@ -157,8 +176,10 @@ class ADSR(Processor):
             Param("release", 1, times, time_varying=False, unit="s", doc="release time 1 → 0"),
         )
 
-    def _times(self, n: int, like: Tensor) -> Tensor:
-        return torch.arange(n + 1, device=like.device, dtype=torch.float64) / self.sample_rate
+    def _times(self, n: int, like: Tensor, every: int = 1) -> Tensor:
+        """``(n + 1,)`` float64 seconds of samples ``0, every, .., n·every``."""
+        k = torch.arange(n + 1, device=like.device, dtype=torch.float64)
+        return (k * every if every > 1 else k) / self.sample_rate
 
     def forward(self, gate: Tensor, attack: Tensor, decay: Tensor, sustain: Tensor,
                 release: Tensor, n_samples: int) -> Tensor:
@@ -172,6 +193,20 @@ class ADSR(Processor):
         level = attack.new_zeros(b, 1)
         decaying = attack.new_zeros(b, 1)
         pieces: List[Tensor] = []
+        if not self.per_sample:
+            # the levels at samples k·hop, k = 0 .. K (the last frame's gate held to the end)
+            n_knots = -(-n_samples // hop)
+            for i, f0 in enumerate(starts):
+                f1 = starts[i + 1] if i + 1 < len(starts) else n_knots
+                for k0 in range(f0, f1, _CHUNK):
+                    m = min(_CHUNK, f1 - k0)
+                    levels, decaying = adsr_curve(level, decaying, on[:, f0:f0 + 1],
+                                                  self._times(m, gate, hop), attack, decay,
+                                                  sustain, release, self.linear, self.ratio)
+                    pieces.append(levels[:, :-1])
+                    level = levels[:, -1:]
+            knots = torch.cat(pieces + [level], dim=-1)  # (B, K + 1)
+            return interpolate_frames(knots[:, :, None], hop)[:, None, :n_samples, 0]
         for i, f0 in enumerate(starts):
             s1 = starts[i + 1] * hop if i + 1 < len(starts) else n_samples
             # long stretches in chunks that stay in cache (exact: each stage is a semigroup)
@@ -200,9 +235,22 @@ class ADSR(Processor):
         gate = params["gate"]
         level = state["level"]
         decaying = state["decaying"]
+        pieces: List[Tensor] = []
+        if not self.per_sample:
+            ends = torch.tensor([0.0, hop / self.sample_rate], device=gate.device,
+                                dtype=torch.float64)
+            for f in range(n_frames):
+                pieces.append(level)
+                levels, decaying = adsr_curve(level, decaying, gate[:, f] > 0.5, ends,
+                                              params["attack"], params["decay"],
+                                              params["sustain"], params["release"],
+                                              self.linear, self.ratio)
+                level = levels[:, 1:]
+            knots = torch.cat(pieces + [level], dim=-1)  # (B, n_frames + 1)
+            y = interpolate_frames(knots[:, :, None], hop)[:, :, 0]
+            return y[:, None, :], {"level": level, "decaying": decaying}
         times = torch.arange(hop + 1, device=gate.device,
                              dtype=torch.float64) / self.sample_rate
-        pieces: List[Tensor] = []
         for f in range(n_frames):
             levels, decaying = adsr_curve(level, decaying, gate[:, f] > 0.5, times,
                                           params["attack"], params["decay"], params["sustain"],

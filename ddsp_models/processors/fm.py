@@ -24,11 +24,15 @@ from ..core.fm_feedback import feedback_sine, feedback_sine_loop
 from ..core.noise import counter_noise
 from ..core.oscillators import advance_phase
 from ..core.scaling import ExpSigmoid, LogSigmoidRange, SigmoidRange
-from ..core.upsample import hop_size, upsample_linear
+from ..core.upsample import hop_size, interpolate_frames, upsample_linear
 from .base import Param, Processor, State
 from .blocks import control_block, push_frames, valid_mask
 
 __all__ = ["FMSynth", "NoiseBandSynth", "ALGORITHMS", "fm_routing"]
+
+#: Samples per chunk of the operators' float64 phase in ``FMSynth.forward`` without gradients
+#: to ``f0`` or the ratios (a chunk's few float64 rows stay in cache).
+_PHASE_CHUNK = 2048
 
 #: Named routings: ``(n_operators, modulator -> carrier edges)``, operators numbered from 0
 #: (operator ``i`` here is the DX7's operator ``i + 1``). ``n_operators`` None: any count.
@@ -214,17 +218,17 @@ class FMSynth(Processor):
     def _feedback_sine(self, p: Tensor, beta: Tensor, s0: Tensor) -> Tensor:
         return feedback_sine(p, beta, s0)
 
-    def operators(self, phase: Tensor, amplitudes: Tensor, mod_indices: Tensor,
+    def operators(self, phase: List[Tensor], amplitudes: Tensor, mod_indices: Tensor,
                   feedback: Tensor, feedback_sine: Tensor) -> Tuple[Tensor, Tensor]:
-        """The operator graph: ``phase`` ``(B, n_operators, M)`` radians, ``amplitudes``
-        ``(B, n_carriers, M | 1)``, ``mod_indices`` ``(B, n_modulators, M | 1)``, ``feedback``
-        ``β`` and ``feedback_sine`` (the sine before the first sample), both ``(B,
+        """The operator graph: ``phase`` one ``(B, M)`` row of radians per operator,
+        ``amplitudes`` ``(B, n_carriers, M | 1)``, ``mod_indices`` ``(B, n_modulators, M | 1)``,
+        ``feedback`` ``β`` and ``feedback_sine`` (the sine before the first sample), both ``(B,
         n_feedback)`` → ``(output (B, M), the feedback operators' last sines)``."""
-        outs: List[Tensor] = [phase[:, 0]] * self.n_operators
+        outs: List[Tensor] = [phase[0]] * self.n_operators
         last: List[Tensor] = [feedback_sine[:, f:f + 1] for f in range(self.n_feedback)]
-        y = torch.zeros_like(phase[:, 0])
+        y = torch.zeros_like(phase[0])
         for op in self.order:
-            arg = phase[:, op]
+            arg = phase[op]
             for e in range(len(self.edge_to)):
                 if self.edge_to[e] == op:
                     arg = arg + outs[self.edge_from[e]]
@@ -264,17 +268,76 @@ class FMSynth(Processor):
         b, t, _ = f0_hz.shape
         hop_size(t, n_samples)
         dtype = amplitudes.dtype
-        f0 = upsample_linear(f0_hz.to(torch.float64), n_samples)[..., 0]  # (B, n)
-        omega = (2.0 * math.pi / self.sample_rate) * f0
-        # the unwrapped exclusive phase of f0, once; operator i's is ratio_i times it
-        base = torch.cumsum(omega, dim=-1) - omega
         ratios = self._ratios(params, b)[:, :, None]
-        phase = torch.remainder(base[:, None, :] * ratios, 2.0 * math.pi).to(dtype)
-        amps = _rows_to_audio_rate(amplitudes, n_samples)
-        idx = _rows_to_audio_rate(mod_indices, n_samples) if mod_indices is not None else amps[:, :0]
-        fb = feedback if feedback is not None else amps.new_zeros(b, 0)
-        y, _ = self.operators(phase, amps, idx, fb, torch.zeros_like(fb))
-        return y[:, None, :]
+        fb = feedback if feedback is not None else amplitudes.new_zeros(b, 0)
+        if self.n_feedback or (torch.is_grad_enabled()
+                               and (f0_hz.requires_grad or ratios.requires_grad)):
+            f0 = upsample_linear(f0_hz.to(torch.float64), n_samples)[..., 0]  # (B, n)
+            omega = (2.0 * math.pi / self.sample_rate) * f0
+            # the unwrapped exclusive phase of f0, once; operator i's is ratio_i times it
+            base = torch.cumsum(omega, dim=-1) - omega
+            phase = [torch.remainder(base * ratios[:, i], 2.0 * math.pi).to(dtype)
+                     for i in range(self.n_operators)]
+            amps = _rows_to_audio_rate(amplitudes, n_samples)
+            idx = (_rows_to_audio_rate(mod_indices, n_samples) if mod_indices is not None
+                   else amps[:, :0])
+            y, _ = self.operators(phase, amps, idx, fb, torch.zeros_like(fb))
+            return y[:, None, :]
+        return self._forward_chunks(f0_hz, amplitudes, mod_indices, ratios, n_samples)[:, None]
+
+    @torch.jit.unused
+    def _forward_chunks(self, f0_hz: Tensor, amplitudes: Tensor, mod_indices: Tensor | None,
+                        ratios: Tensor, n_samples: int) -> Tensor:
+        """``forward`` without feedback and without gradients to ``f0`` or the ratios,
+        ``_PHASE_CHUNK`` samples at a time, every intermediate a chunk that stays in cache:
+        only the output ``(B, n_samples)`` is allocated at full length (large fresh arrays cost
+        page faults, more than the arithmetic). Gradients reach the amplitudes and modulation
+        indices through the chunks.
+
+        The same phase as the differentiable path, in float64 cycles: ``f0 / sample_rate`` is
+        linear over each frame (``w_u`` at its centre, slope ``d_u / hop`` to the next), so its
+        exclusive sum at sample ``u·hop + r`` is ``P_u + w_u r + d_u r (r - 1) / (2 hop)`` with
+        ``P_u`` the sum of the frames before (a closed form: no per-sample cumulative sum).
+        Each operator's is ``ratio_i`` times it, reduced to its fraction, cast, times ``2π``.
+
+        ``f0_hz`` ``(B, T, 1)`` Hz, ``ratios`` ``(B, n_operators, 1)`` float64 → ``(B,
+        n_samples)``."""
+        b, t, _ = f0_hz.shape
+        hop = hop_size(t, n_samples)
+        n_frames = -(-n_samples // hop)
+        dtype = amplitudes.dtype
+
+        def held(x: Tensor) -> Tensor:  # (B, T, K) -> (B·K, n_frames + 1, 1), last frame held
+            k = x.shape[-1]
+            x = torch.cat([x, x[:, -1:].expand(b, n_frames + 1 - t, k)], dim=1)
+            return x.transpose(1, 2).reshape(b * k, n_frames + 1, 1)
+
+        w = held(f0_hz.to(torch.float64)) / self.sample_rate  # cycles per sample, (B, F + 1, 1)
+        d = w[:, 1:] - w[:, :-1]
+        w = w[:, :-1]
+        inc = hop * w + d * (0.5 * (hop - 1))  # cycles over each frame
+        start = torch.cumsum(inc, dim=1) - inc  # P_u, (B, F, 1)
+        r = torch.arange(hop, dtype=torch.float64, device=w.device)
+        q = r * (r - 1) / (2 * hop)
+        amps = held(amplitudes)
+        idx = held(mod_indices) if mod_indices is not None else None
+        empty = amplitudes.new_zeros(b, 0)
+        per = max(1, _PHASE_CHUNK // hop)
+        pieces: List[Tensor] = []
+        for f in range(0, n_frames, per):
+            g = min(per, n_frames - f)
+            m = g * hop
+            sl = slice(f, f + g)
+            base = torch.addcmul(torch.addcmul(start[:, sl], w[:, sl], r), d[:, sl], q)
+            base = base.reshape(b, m)
+            phase = [(base * ratios[:, i]).frac_().to(dtype).mul_(2.0 * math.pi)
+                     for i in range(self.n_operators)]
+            a = interpolate_frames(amps[:, f:f + g + 1], hop).reshape(b, -1, m)
+            i = (interpolate_frames(idx[:, f:f + g + 1], hop).reshape(b, -1, m)
+                 if idx is not None else a[:, :0])
+            y, _ = self.operators(phase, a, i, empty, empty)
+            pieces.append(y)
+        return torch.cat(pieces, dim=-1)[:, :n_samples]
 
     # --- block rendering ---------------------------------------------------------------
     def latency_frames(self, hop: int) -> int:
@@ -326,7 +389,9 @@ class FMSynth(Processor):
         else:
             fb = amps.new_zeros(b, 0)
             fb_sine = fb
-        y, last = self.operators(phase.to(amps.dtype), amps, idx, fb, fb_sine)
+        ph = phase.to(amps.dtype)
+        y, last = self.operators([ph[:, i] for i in range(self.n_operators)], amps, idx, fb,
+                                 fb_sine)
         if self.n_feedback:
             new["feedback_sine"] = last
         y = y * valid.to(amps.dtype)

@@ -13,6 +13,16 @@ is accumulated in float64 (also across blocks) and ``w`` is one of the shapes, a
 * ``"square"``: ``1`` for ``φ < 1/2``, else ``-1``;
 * ``"saw"``: ``2 ((φ + 1/2) mod 1) - 1`` (0 at ``φ = 0``, rising, jumping from 1 to -1 at 1/2).
 
+``resolution="sample"`` (default) evaluates the wave at every sample; ``resolution="frame"``
+evaluates it only at the frame centres (samples ``t·hop``: the same values as the sample
+resolution there, phase included) and interpolates linearly between them
+(:func:`~ddsp_models.core.upsample.interpolate_frames`), as a synth's control rate does (a
+square wave's jumps become one-hop ramps). The phase at the next frame centre is a closed form
+of the frame's interpolated rate, so the offline render accumulates no per-sample phase; the
+latency is unchanged. A static rate has no frames: its knots are ``control_rate`` per second
+(``sample_rate / control_rate`` samples apart, from sample 0; a stream carries the samples
+since the last knot, so any block size gives the same output).
+
 In a graph its output modulates another node's parameter (see
 :meth:`ddsp_models.graph.ProcessorGraph.modulate`), e.g. a filter's cutoff.
 
@@ -30,13 +40,14 @@ import torch
 from torch import Tensor
 
 from ..core.scaling import LogSigmoidRange, SigmoidRange
-from ..core.upsample import hop_size, upsample_linear
+from ..core.upsample import frame_hop, hop_size, interpolate_frames, upsample_linear
 from .base import Param, Processor, State
 from .blocks import control_block, valid_mask
 
 __all__ = ["LFO", "lfo_wave", "WAVES"]
 
 WAVES = ("sine", "triangle", "square", "saw")
+RESOLUTIONS = ("sample", "frame")
 
 
 def lfo_wave(phase: Tensor, wave: int) -> Tensor:
@@ -51,11 +62,22 @@ def lfo_wave(phase: Tensor, wave: int) -> Tensor:
     return 2.0 * torch.remainder(phase + 0.5, 1.0) - 1.0
 
 
-def _constant_rate(start: Tensor, step: Tensor, n: int) -> Tuple[Tensor, Tensor]:
+def _constant_rate(start: Tensor, step: Tensor, n: int, every: int = 1
+                   ) -> Tuple[Tensor, Tensor]:
     """:func:`_accumulate` of a constant ``step`` ``(B, 1)`` cycles per sample over ``n``
-    samples, in closed form."""
+    samples, in closed form; with ``every > 1`` only samples ``0, every, ..`` (``n`` of them)
+    and the phase ``n · every`` samples on."""
     k = torch.arange(n, dtype=torch.float64, device=step.device)
-    return torch.remainder(start + k * step, 1.0), torch.remainder(start + n * step, 1.0)
+    if every > 1:
+        k = k * every
+    return torch.remainder(start + k * step, 1.0), torch.remainder(start + n * every * step, 1.0)
+
+
+def _frame_increments(rate: Tensor, hop: int, sample_rate: float) -> Tensor:
+    """Cycles advanced over each frame of per-frame rates ``rate`` ``(B, N + 1)`` Hz (float64)
+    interpolated linearly over ``hop`` samples, as the per-sample sum does: ``(B, N)``."""
+    cur = rate[:, :-1]
+    return (hop * cur + (rate[:, 1:] - cur) * (0.5 * (hop - 1))) / sample_rate
 
 
 def _accumulate(start: Tensor, step: Tensor) -> Tuple[Tensor, Tensor]:
@@ -81,6 +103,10 @@ class LFO(Processor):
         min_rate_hz, max_rate_hz: range of the ``rate_hz`` scaling (log scale).
         max_depth: top of the ``depth`` scaling.
         time_varying: ``rate_hz`` and ``depth`` per frame ``(B, T, 1)`` instead of static.
+        resolution: ``"sample"`` (the wave at every sample) or ``"frame"`` (at the frame
+            centres, linear in between: the control-rate mode).
+        control_rate: knots per second of the frame resolution with a static rate (it must
+            divide ``sample_rate``); per-frame rates use the frame centres.
 
     Parameters: ``rate_hz`` (Hz), ``depth`` (linear), ``phase`` (static ``(B, 1)``, cycles: the
     phase at sample 0).
@@ -90,11 +116,19 @@ class LFO(Processor):
 
     def __init__(self, sample_rate: float = 16000, wave: str = "sine", bipolar: bool = True,
                  min_rate_hz: float = 0.05, max_rate_hz: float = 20.0, max_depth: float = 1.0,
-                 time_varying: bool = False):
+                 time_varying: bool = False, resolution: str = "sample",
+                 control_rate: float = 250.0):
         super().__init__()
         if wave not in WAVES:
             raise ValueError(f"LFO wave must be one of {WAVES}, got {wave!r}")
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"LFO resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+        self.resolution = resolution
+        self.per_sample = resolution == "sample"
         self.sample_rate = float(sample_rate)
+        self.control_rate = float(control_rate)
+        # samples between the knots of the static frame resolution
+        self.knot_hop = 1 if self.per_sample else frame_hop(self.sample_rate, self.control_rate)
         self.wave = wave
         self.wave_index = WAVES.index(wave)
         self.bipolar = bool(bipolar)
@@ -107,13 +141,17 @@ class LFO(Processor):
     def config(self):
         return {"sample_rate": self.sample_rate, "wave": self.wave, "bipolar": self.bipolar,
                 "min_rate_hz": self.min_rate_hz, "max_rate_hz": self.max_rate_hz,
-                "max_depth": self.max_depth, "time_varying": self.time_varying}
+                "max_depth": self.max_depth, "time_varying": self.time_varying,
+                "resolution": self.resolution, "control_rate": self.control_rate}
 
     @classmethod
     def examples(cls):
         return [{}, {"wave": "triangle", "time_varying": True},
                 {"wave": "square", "bipolar": False}, {"wave": "saw", "time_varying": True,
-                                                       "max_rate_hz": 200.0}]
+                                                       "max_rate_hz": 200.0},
+                {"resolution": "frame", "control_rate": 1000.0},
+                {"wave": "square", "resolution": "frame", "control_rate": 4000.0},
+                {"wave": "triangle", "time_varying": True, "resolution": "frame"}]
 
     def param_specs(self):
         return (
@@ -136,6 +174,8 @@ class LFO(Processor):
 
     def forward(self, rate_hz: Tensor, depth: Tensor, phase: Tensor, n_samples: int) -> Tensor:
         self.check_params({"rate_hz": rate_hz, "depth": depth, "phase": phase})
+        if not self.per_sample:
+            return self._forward_frames(rate_hz, depth, phase, n_samples)
         if self.time_varying:
             hop_size(rate_hz.shape[1], n_samples)
             step = upsample_linear(rate_hz.to(torch.float64), n_samples)[..., 0]
@@ -146,6 +186,46 @@ class LFO(Processor):
             each, _ = _constant_rate(phase.to(torch.float64),
                                      rate_hz.to(torch.float64) / self.sample_rate, n_samples)
         return self.shape_output(each, amp)[:, None, :]
+
+    def _forward_frames(self, rate_hz: Tensor, depth: Tensor, phase: Tensor,
+                        n_samples: int) -> Tensor:
+        """The frame resolution offline: the wave at samples ``k·hop``, ``k = 0 .. K``
+        (``K = ceil(n_samples / hop)``, the last frame held), interpolated linearly."""
+        start = phase.to(torch.float64)
+        if self.time_varying:
+            b, t, _ = rate_hz.shape
+            hop = hop_size(t, n_samples)
+            n_knots = -(-n_samples // hop) + 1
+            rate = rate_hz[..., 0].to(torch.float64)
+            rate = torch.cat([rate, rate[:, -1:].expand(b, n_knots - t)], dim=1)
+            amp = depth[..., 0]
+            amp = torch.cat([amp, amp[:, -1:].expand(b, n_knots - t)], dim=1)
+            inc = _frame_increments(rate, hop, self.sample_rate)
+            each, _ = _accumulate(start, torch.cat([inc, inc[:, :1]], dim=1))
+        else:
+            hop = self.knot_hop
+            n_knots = -(-n_samples // hop) + 1
+            amp = depth
+            each, _ = _constant_rate(start, rate_hz.to(torch.float64) / self.sample_rate,
+                                     n_knots, hop)
+        knots = self.shape_output(each, amp)
+        return interpolate_frames(knots[:, :, None], hop)[:, None, :n_samples, 0]
+
+    def _static_knots(self, start: Tensor, off: Tensor, offset: Tensor, rate_hz: Tensor,
+                      depth: Tensor, n: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """A block of the static frame resolution: ``n`` samples from phase ``start`` (float64
+        ``(B, 1)``, ``off`` samples after a knot), interpolated between the knots around each
+        sample -> ``(y (B, n), phase after, offset after)``."""
+        h = self.knot_hop
+        step = rate_hz.to(torch.float64) / self.sample_rate
+        g = torch.arange(n, device=start.device, dtype=torch.int64) + off
+        j = torch.div(g, h, rounding_mode="floor")
+        r = (g - j * h).to(depth.dtype) / h
+        left = start + (j * h - off).to(torch.float64)[None, :] * step + offset
+        w0 = self.shape_output(left, depth)
+        w1 = self.shape_output(left + h * step, depth)
+        y = w0 + (w1 - w0) * r[None, :]
+        return y, torch.remainder(start + n * step, 1.0), torch.remainder(off + n, h)
 
     # --- block rendering ---------------------------------------------------------------
     def latency_frames(self, hop: int) -> int:
@@ -158,6 +238,8 @@ class LFO(Processor):
             states += [State("rate_hz", "(B, 1, 1) float64 Hz: the last frame"),
                        State("depth", "(B, 1, 1) linear: the last frame"),
                        State("position", "() int64: frames received so far")]
+        elif not self.per_sample:
+            states += [State("offset", "() int64: samples since the last knot, in [0, hop)")]
         return tuple(states)
 
     def init_state(self, batch: int, input_channels: List[int], hop: int,
@@ -167,6 +249,8 @@ class LFO(Processor):
             state["rate_hz"] = torch.zeros(batch, 1, 1, dtype=torch.float64, device=like.device)
             state["depth"] = torch.zeros(batch, 1, 1, dtype=like.dtype, device=like.device)
             state["position"] = torch.zeros((), dtype=torch.int64, device=like.device)
+        elif not self.per_sample:
+            state["offset"] = torch.zeros((), dtype=torch.int64, device=like.device)
         return state
 
     def step(self, inputs: List[Tensor], params: Dict[str, Tensor], state: Dict[str, Tensor],
@@ -181,8 +265,19 @@ class LFO(Processor):
             valid = valid_mask(state["position"], 1, n_frames, hop, rate)
             step = rate[:, 0] * valid / self.sample_rate
             each, new["phase"] = _accumulate(state["phase"], step)
-            y = self.shape_output(each + offset, amp[:, 0]) * valid.to(amp.dtype)
+            if self.per_sample:
+                y = self.shape_output(each + offset, amp[:, 0]) * valid.to(amp.dtype)
+            else:
+                # the knots: this block's frame centres (one frame late) and the next one
+                phases = torch.cat([each[:, ::hop], new["phase"]], dim=1)
+                amps = torch.cat([amp[:, 0, ::hop], params["depth"][:, -1, :]], dim=1)
+                knots = self.shape_output(phases + offset, amps)
+                y = interpolate_frames(knots[:, :, None], hop)[:, :, 0] * valid.to(amp.dtype)
             new["position"] = state["position"] + n_frames
+        elif not self.per_sample:
+            y, new["phase"], new["offset"] = self._static_knots(
+                state["phase"], state["offset"], offset, params["rate_hz"], params["depth"],
+                n_samples)
         else:
             each, new["phase"] = _constant_rate(
                 state["phase"], params["rate_hz"].to(torch.float64) / self.sample_rate,
