@@ -2,15 +2,20 @@
 
     python benchmarks/realtime.py [--rate 48000] [--buffers 64,512,2048] [--seconds 4]
                                   [--models violin,flute,trumpet,ddsp] [--device cpu|cuda]
+                                  [--frames-per-step 1,4]
 
 For each model, the scripted :class:`~ddsp_models.export.live.LiveModel` processes
 ``--seconds`` of a melody (plus a warm-up second, not timed) in host buffers of each size at
 ``--rate`` Hz, on one torch thread (a plugin's audio thread). Printed per buffer size: the
-median and 99th-percentile time per buffer, as a share of the buffer's duration (100 % = just
-real time), the median CPU time of the process per buffer (``time.process_time``: less
-inflated than wall time when other jobs share the cores) and the declared latency.
+median, 99th-percentile and mean time per buffer, as a share of the buffer's duration (100 %
+= just real time), the median and 99th-percentile CPU time of the process per buffer
+(``time.process_time``: not inflated by other jobs preempting this one on shared cores, so
+``p99`` wall >> ``p99`` CPU means the machine, not the model) and the declared latency.
+``--frames-per-step`` lists values of :class:`LiveModel`'s option (frames rendered per synth
+call at least; each value above 1 adds latency), one table block each.
 ``ddsp`` is an untrained model of DDSP's size (GRU 512, MLPs 3 x 512, 60 harmonics, 65
-noise bands, 1 s reverb): untrained weights time the same as trained ones. ``--device cuda`` runs the model on the GPU (features and resamplers too).
+noise bands, 1 s reverb): untrained weights time the same as trained ones. ``--device cuda``
+runs the model on the GPU (features and resamplers too).
 Timings on a shared machine are noisy: report them as such.
 """
 
@@ -59,6 +64,7 @@ def main() -> None:
     ap.add_argument("--models", default="violin,flute,trumpet,ddsp")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--frames-per-step", default="1")
     args = ap.parse_args()
     from ddsp_models.export.live import LiveModel
 
@@ -68,33 +74,39 @@ def main() -> None:
     buffers = [int(b) for b in args.buffers.split(",")]
     print(f"# live model at {sr} Hz, {args.threads} thread(s), device {args.device}, "
           f"{args.seconds:g} s timed per buffer size; shared machine: noisy figures")
-    print(f"{'model':24s} {'buffer':>6s} {'median ms':>10s} {'% buffer':>9s} {'p99 ms':>8s} "
-          f"{'% buffer':>9s} {'cpu med %':>9s} {'latency':>16s}")
+    print(f"{'model':24s} {'k':>2s} {'buffer':>6s} {'median ms':>10s} {'% buffer':>9s} "
+          f"{'p99 ms':>8s} {'% buffer':>9s} {'mean %':>7s} {'cpu med %':>9s} {'cpu p99 %':>9s} "
+          f"{'latency':>16s}")
+    steps = [int(k) for k in args.frames_per_step.split(",")]
     for label, model in models(args.models.split(",")):
-        live = torch.jit.script(LiveModel(model.to(args.device), host_rate=sr))
-        if args.device != "cpu":
-            live = live.to(args.device)
-        lat = live.get_latency()
-        for b in buffers:
-            live.reset()
-            times, cpu = [], []
-            warm = sr  # one second untimed
-            with torch.inference_mode():
-                for i in range(0, x.shape[1] - b + 1, b):
-                    blk = x[:, i:i + b]
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    live.process(blk)
-                    if args.device != "cpu":
-                        torch.cuda.synchronize()
-                    if i >= warm:
-                        times.append(time.perf_counter() - t0)
-                        cpu.append(time.process_time() - c0)
-            dur = b / sr
-            med, p99 = statistics.median(times), float(np.quantile(times, 0.99))
-            print(f"{label:24s} {b:6d} {med * 1e3:10.3f} {100 * med / dur:9.1f} "
-                  f"{p99 * 1e3:8.3f} {100 * p99 / dur:9.1f} "
-                  f"{100 * statistics.median(cpu) / dur:9.1f} {lat:6d} "
-                  f"({lat / sr * 1e3:.1f} ms)")
+        for k in steps:
+            live = torch.jit.script(LiveModel(model.to(args.device), host_rate=sr,
+                                              frames_per_step=k))
+            if args.device != "cpu":
+                live = live.to(args.device)
+            lat = live.get_latency()
+            for b in buffers:
+                live.reset()
+                times, cpu = [], []
+                warm = sr  # one second untimed
+                with torch.inference_mode():
+                    for i in range(0, x.shape[1] - b + 1, b):
+                        blk = x[:, i:i + b]
+                        t0, c0 = time.perf_counter(), time.process_time()
+                        live.process(blk)
+                        if args.device != "cpu":
+                            torch.cuda.synchronize()
+                        if i >= warm:
+                            times.append(time.perf_counter() - t0)
+                            cpu.append(time.process_time() - c0)
+                dur = b / sr
+                med, p99 = statistics.median(times), float(np.quantile(times, 0.99))
+                print(f"{label:24s} {k:2d} {b:6d} {med * 1e3:10.3f} {100 * med / dur:9.1f} "
+                      f"{p99 * 1e3:8.3f} {100 * p99 / dur:9.1f} "
+                      f"{100 * statistics.mean(times) / dur:7.1f} "
+                      f"{100 * statistics.median(cpu) / dur:9.1f} "
+                      f"{100 * float(np.quantile(cpu, 0.99)) / dur:9.1f} {lat:6d} "
+                      f"({lat / sr * 1e3:.1f} ms)")
 
 
 if __name__ == "__main__":

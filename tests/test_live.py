@@ -193,6 +193,22 @@ def test_declared_latency_adds_up(live):
     assert lat < 0.05 * 48000  # the goal: <= 50 ms
 
 
+@pytest.mark.parametrize("rate,sizes", [(48000, [512]), (44100, [2048, 64, 1000, 333])])
+def test_frames_per_step_keeps_blocks_equal_offline_and_declares_its_latency(rate, sizes):
+    """Frames rendered in groups of k: the same output, later by (k - 1) frames' FIFO lead."""
+    from ddsp_models.registry import load_model
+
+    model = load_model("violin")
+    lm = torch.jit.script(LiveModel(model, host_rate=rate, frames_per_step=4))
+    base = LiveModel(model, host_rate=rate)
+    assert lm.fifo_samples == math.ceil(4 * 64 * rate / 16000)
+    assert lm.get_latency() - base.get_latency() == lm.fifo_samples - base.fifo_samples
+    assert lm.get_latency() < 0.05 * rate  # still within the 50 ms goal
+    _check_blocks_equal_offline(lm, rate, sizes)
+    with pytest.raises(ValueError, match="frames_per_step"):
+        LiveModel(model, frames_per_step=0)
+
+
 # --- pitch --------------------------------------------------------------------------------------
 def _voiced_pitch_agreement(x, y, sr, lag):
     from ddsp_models.features.f0 import compute_f0

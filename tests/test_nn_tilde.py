@@ -98,6 +98,19 @@ def test_power_ceil_like_nn_tilde():
                                                                     4096]
 
 
+def test_frames_per_step_reaches_the_live_model_and_the_reported_latency():
+    from ddsp_models.export.live import LiveModel
+    from ddsp_models.export.nn_tilde import NnTildeLive, nn_tilde_description
+    from ddsp_models.registry import load_model
+
+    model = load_model("violin")
+    module = NnTildeLive(model, frames_per_step=4)
+    assert module.live.frames_per_step == 4
+    lat = LiveModel(model, frames_per_step=4).get_latency()
+    assert nn_tilde_description(module)["latency_samples"] == lat
+    assert lat > NnTildeLive(model).live.get_latency()
+
+
 def test_forward_through_nn_tilde_host_loop_equals_the_live_model(exported):
     m = _load(exported)
     sr = 44100

@@ -51,6 +51,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--control-ratio", type=int, default=128, metavar="N",
                    help="nn-tilde only: host samples per f0/loudness value of encode and "
                         "decode (a power of two, default 128)")
+    p.add_argument("--frames-per-step", type=int, default=1, metavar="K",
+                   help="nn-tilde / neutone: render the model K frames at a time (1..16, "
+                        "default 1): less CPU per buffer on average, K-1 frames more latency")
     return p
 
 
@@ -70,6 +73,11 @@ def run(args) -> int:
 
             raise InvalidInputError(f"--control-ratio must be a power of two (nn~ buffers are), "
                                     f"got {r}; use e.g. 128 or 256")
+    if args.format in ("nn-tilde", "neutone") and not 1 <= args.frames_per_step <= 16:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"--frames-per-step must be within 1..16, got "
+                                f"{args.frames_per_step}")
     if args.format in ("nn-tilde", "neutone") and not 8000 <= args.sample_rate <= 384000:
         from ..errors import InvalidInputError
 
@@ -87,7 +95,8 @@ def run(args) -> int:
 
         r = args.control_ratio
         path, info = export_nn_tilde(model, args.output, sample_rate=args.sample_rate,
-                                     control_ratio=r, seed=args.seed)
+                                     control_ratio=r, seed=args.seed,
+                                     frames_per_step=args.frames_per_step)
     elif args.format == "neutone":
         from ..export.neutone import export_neutone
         from ..registry import resolve_model
@@ -96,7 +105,8 @@ def run(args) -> int:
         folder = folder if Path(folder).is_dir() else None
         name = Path(str(args.model)).name if folder is None else Path(folder).name
         path, meta = export_neutone(model, args.output, model_folder=folder, name=name,
-                                    sample_rate=args.sample_rate, seed=args.seed)
+                                    sample_rate=args.sample_rate, seed=args.seed,
+                                    frames_per_step=args.frames_per_step)
         info = {"format": "neutone", "model_name": meta["model_name"],
                 "knobs": [p["name"] for p in meta["neutone_parameters"].values() if p["used"]],
                 "sample_rate": args.sample_rate,

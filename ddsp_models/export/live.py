@@ -12,13 +12,22 @@ from call to call)::
 
 Everything is TorchScript (``torch.jit.script(LiveModel(model))``): no Python at run time.
 
-**Latency.** The output FIFO starts with ``fifo_samples = ceil(hop * host / model)`` zeros,
-which is enough for any block size: the live output is the *offline causal rendering*
+**Latency.** The output FIFO starts with ``fifo_samples = ceil(k * hop * host / model)``
+zeros (``k = frames_per_step``, default 1), which is enough for any block size: the live
+output is the *offline causal rendering*
 (:meth:`LiveModel.render_offline`: the same modules over a whole signal) delayed by exactly
 ``fifo_samples``. What a player hears is later by the analysis too:
 ``latency_samples`` = FIFO + input resampler delay + (feature centre lag + the graph's
 look-ahead + output resampler delay) × host / model, in host samples (the value reported to
 hosts; about 29 ms at 48 kHz for the shipped 16 kHz models).
+
+**Cost per call.** Most of a call's CPU time is a fixed cost per synth call (the decoder
+step and the graph stream run a few hundred small tensor ops however many frames they
+render), so ``frames_per_step = k > 1`` renders frames only once ``k`` are waiting (then all
+waiting frames): fewer, larger synth calls, a lower mean cost per second (and median, when
+a host block is shorter than ``k`` frames), about the same worst case, and ``(k - 1) * hop``
+more model samples of latency (4 ms per extra frame at 250 frames/s). ``docs/live.md`` has
+the measured trade-off; the default is 1.
 
 **Controls** (attributes, set with ``set_<name>``, which returns 0, or -1 when the value is
 rejected):
@@ -84,6 +93,8 @@ class LiveModel(nn.Module):
         adjust_seconds: time constant of auto-adjust's running means.
         release_seconds: output fade once the gate closes.
         quiet_db: auto-adjust lowers unvoiced frames by this much.
+        frames_per_step: render frames once this many (1..16) are waiting (module docstring:
+            cost per call); each frame above 1 adds a frame of latency.
         **feature_kwargs: :class:`~ddsp_models.features.causal.CausalFeatures` options.
 
     ``forward(audio (B, 1, n)) -> (B, 1, n)`` (nn~'s shape; a batch is mixed down to one
@@ -95,11 +106,15 @@ class LiveModel(nn.Module):
     noise_nodes: List[str]
     reverb_irs: List[Tensor]
     reverb_base: List[Tensor]
+    gate_history: List[float]
 
     def __init__(self, model, host_rate: int = 48000, seed: int = 0,
                  adjust_seconds: float = 2.0, release_seconds: float = 0.3,
-                 quiet_db: float = 20.0, **feature_kwargs):
+                 quiet_db: float = 20.0, frames_per_step: int = 1, **feature_kwargs):
         super().__init__()
+        if not 1 <= int(frames_per_step) <= 16:
+            raise ValueError(f"frames_per_step must be 1..16, got {frames_per_step}")
+        self.frames_per_step = int(frames_per_step)
         synth = StreamingSynth(model, seed=seed)
         self.synth = synth
         self.model_rate = int(synth.sample_rate)
@@ -155,7 +170,11 @@ class LiveModel(nn.Module):
         self.octave = 0.0
         self.gate_open = False
         self.out_gain = 0.0
-        self.gate_history = torch.zeros(1, self.graph_latency_frames + 1, dtype=torch.float64)
+        self.gate_history: List[float] = [0.0] * (self.graph_latency_frames + 1)
+        # the output gain's linear ramp over one frame (1 / hop .. 1)
+        self.register_buffer("ramp", (torch.arange(1, self.hop + 1, dtype=torch.float32)
+                                      / float(self.hop)).reshape(1, 1, self.hop),
+                             persistent=False)
         self.latency_samples = 0
         self.underflows = 0
         self._configure(int(host_rate))
@@ -166,7 +185,8 @@ class LiveModel(nn.Module):
         self.host_rate = host_rate
         self.res_in.set_rates(host_rate, self.model_rate)
         self.res_out.set_rates(self.model_rate, host_rate)
-        self.fifo_samples = (self.hop * host_rate + self.model_rate - 1) // self.model_rate
+        lead = self.frames_per_step * self.hop * host_rate
+        self.fifo_samples = (lead + self.model_rate - 1) // self.model_rate
         model_side = float(self.features.latency_samples + self.graph_latency_frames * self.hop
                            + self.res_out.delay_in)
         self.latency_samples = int(round(self.fifo_samples + self.res_in.delay_in
@@ -189,7 +209,7 @@ class LiveModel(nn.Module):
         self.octave = 0.0
         self.gate_open = False
         self.out_gain = 0.0
-        self.gate_history = torch.zeros(1, self.graph_latency_frames + 1, dtype=torch.float64)
+        self.gate_history = [0.0] * (self.graph_latency_frames + 1)
         self.underflows = 0
 
     @torch.jit.export
@@ -267,6 +287,14 @@ class LiveModel(nn.Module):
         """Model-rate audio ``(1, F * hop)`` → the decoder's inputs ``f0_hz, loudness_db``
         ``(1, F)`` (controls applied) and the output gate target ``(1, F)`` (1 open, 0
         closed); carries the feature and control state."""
+        f0_out, ld_out, gate = self._analyse(xm)
+        n = len(gate)
+        return (torch.tensor(f0_out, dtype=torch.float64).reshape(1, n),
+                torch.tensor(ld_out, dtype=torch.float64).reshape(1, n),
+                torch.tensor(gate, dtype=torch.float64).reshape(1, n))
+
+    def _analyse(self, xm: Tensor) -> Tuple[List[float], List[float], List[float]]:
+        """:meth:`analyse` as lists of ``F`` floats (the live path makes its tensors once)."""
         f0, conf, ld, voiced, self.feat_state = self.features(xm, self.feat_state)
         n = f0.shape[1]
         f0_list: List[float] = f0[0].tolist()
@@ -306,9 +334,7 @@ class LiveModel(nn.Module):
             f0_out.append(f0_list[t] * shift * 2.0 ** octave)
             ld_out.append(max(level, -self.range_db) if self.gate_open else -self.range_db)
             gate.append(1.0 if self.gate_open else 0.0)
-        return (torch.tensor(f0_out, dtype=torch.float64).reshape(1, n),
-                torch.tensor(ld_out, dtype=torch.float64).reshape(1, n),
-                torch.tensor(gate, dtype=torch.float64).reshape(1, n))
+        return f0_out, ld_out, gate
 
     @torch.jit.export
     def synthesize(self, f0_hz: Tensor, loudness_db: Tensor) -> Tensor:
@@ -322,7 +348,7 @@ class LiveModel(nn.Module):
         state = synth.state
         if not self.has_mix or self.harmonic_mix == 0.5:  # as trained: the synth's own step
             y0, synth.state = synth.step(f0, ld, state, False)
-            return y0.mean(1).to(torch.float32)
+            return (y0[:, 0] if y0.shape[1] == 1 else y0.mean(1)).to(torch.float32)
         # the mix: StreamingSynth.step with the harmonic amplitudes and noise magnitudes scaled
         # (graphs whose one external control is f0_hz; see __init__)
         raw, hidden = synth.decoder.step(f0, ld, state["#hidden"])
@@ -341,31 +367,43 @@ class LiveModel(nn.Module):
         synth.state = new
         return y.mean(1).to(torch.float32)
 
-    def _gate_gain(self, gate: Tensor) -> Tensor:
-        """Per-sample output gain ``(1, F * hop)`` from per-frame gate targets, delayed by the
-        graph's latency; linear ramps (attack one frame, release ``release_seconds``)."""
-        n = gate.shape[1]
-        hist = torch.cat([self.gate_history, gate], 1)
-        targets: List[float] = hist[0, 1:n + 1].tolist()  # delayed by the graph latency
+    def _gate_gain(self, gate: List[float]) -> List[float]:
+        """Per-frame output gains ``F + 1`` (the last gain of the previous call first) from
+        per-frame gate targets, delayed by the graph's latency; attack one frame, release
+        ``release_seconds``."""
+        n = len(gate)
+        hist = self.gate_history + gate
         g_prev = self.out_gain
         values: List[float] = [g_prev]
         for t in range(n):
-            g = 1.0 if targets[t] > 0.5 else max(0.0, g_prev - self.release_step)
+            g = 1.0 if hist[t + 1] > 0.5 else max(0.0, g_prev - self.release_step)
             values.append(g)
             g_prev = g
         self.out_gain = g_prev
-        self.gate_history = hist[:, hist.shape[1] - self.gate_history.shape[1]:]
-        gains = torch.tensor(values, dtype=torch.float64).reshape(1, n + 1)
-        ramp = torch.arange(1, self.hop + 1, dtype=torch.float64) / float(self.hop)
-        g = gains[:, :-1].unsqueeze(-1) + (gains[:, 1:] - gains[:, :-1]).unsqueeze(-1) * ramp
-        return g.reshape(1, n * self.hop).to(torch.float32)
+        self.gate_history = hist[n:]
+        return values
+
+    def _apply_gain(self, y: Tensor, values: List[float]) -> Tensor:
+        """``y (1, F * hop)`` times the gains linearly ramped over each frame (no work while
+        the gate stays open; zeros while it stays closed)."""
+        n = len(values) - 1
+        if min(values) == 1.0:
+            return y
+        if max(values) == 0.0:
+            return torch.zeros_like(y)
+        gains = torch.tensor(values, dtype=torch.float32, device=y.device).reshape(1, n + 1, 1)
+        g = gains[:, :-1] + (gains[:, 1:] - gains[:, :-1]) * self.ramp
+        return y * g.reshape(1, n * self.hop)
 
     @torch.jit.export
     def frames(self, xm: Tensor) -> Tensor:
         """Model-rate audio ``(1, F * hop)`` → model-rate output ``(1, F * hop)``."""
-        f0, ld, gate = self.analyse(xm)
-        y = self.synthesize(f0, ld)
-        return y * self._gate_gain(gate)
+        f0, ld, gate = self._analyse(xm)
+        n = len(gate)
+        dtype = self.synth.template["#last_f0"].dtype
+        y = self.synthesize(torch.tensor(f0, dtype=dtype).reshape(1, n),
+                            torch.tensor(ld, dtype=dtype).reshape(1, n))
+        return self._apply_gain(y, self._gate_gain(gate))
 
     # --- host-rate streaming -------------------------------------------------------------
     @torch.jit.export
@@ -375,7 +413,7 @@ class LiveModel(nn.Module):
         xm = self.res_in(x.to(torch.float32))
         buf = torch.cat([self.pending, xm], -1)
         f = buf.shape[-1] // self.hop
-        if f > 0:
+        if f >= self.frames_per_step:
             ym = self.frames(buf[:, :f * self.hop])
             self.pending = buf[:, f * self.hop:]
             self.out_fifo = torch.cat([self.out_fifo, self.res_out(ym)], -1)

@@ -560,15 +560,16 @@ def metadata_dict(module) -> dict:
 
 
 def export_neutone(model, path: Union[str, Path], model_folder: Union[str, Path, None] = None,
-                   name: str = "", sample_rate: int = 48000, seed: int = 0
-                   ) -> Tuple[Path, dict]:
+                   name: str = "", sample_rate: int = 48000, seed: int = 0,
+                   frames_per_step: int = 1) -> Tuple[Path, dict]:
     """Script :class:`NeutoneLive` and save it atomically to ``path`` (``.nm``) with
     ``metadata.json`` inside (as ``save_neutone_model`` does; no audio samples). Returns the
-    path and the metadata (plus ``latency_samples`` at ``sample_rate``, not stored)."""
+    path and the metadata (plus ``latency_samples`` at ``sample_rate``, not stored).
+    ``frames_per_step``: see :class:`~ddsp_models.export.live.LiveModel`."""
     from ..data.atomic import atomic_write
 
     meta = card_metadata(model_folder, name)
-    live = LiveModel(model, host_rate=sample_rate, seed=seed)
+    live = LiveModel(model, host_rate=sample_rate, seed=seed, frames_per_step=frames_per_step)
     module = NeutoneLive(live, meta).eval()
     metadata = metadata_dict(module)
     module.w2w_base.metadata_json_str = json.dumps(metadata, indent=4, sort_keys=True)

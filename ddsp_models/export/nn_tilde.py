@@ -64,14 +64,17 @@ class NnTildeLive(nn.Module):
         sample_rate: the rate before nn~ calls ``set_sample_rate`` (48 kHz).
         control_ratio: ``R``, host samples per control value of encode/decode (power of two).
         seed: noise seed.
+        frames_per_step: :class:`LiveModel`'s option (frames per synth call at least; each
+            above 1 adds a frame of latency and lowers the mean CPU cost).
     """
 
     def __init__(self, model, sample_rate: int = 48000, control_ratio: int = 128,
-                 seed: int = 0):
+                 seed: int = 0, frames_per_step: int = 1):
         super().__init__()
         if control_ratio < 1 or control_ratio & (control_ratio - 1):
             raise ValueError(f"control_ratio must be a power of two, got {control_ratio}")
-        self.live = LiveModel(model, host_rate=int(sample_rate), seed=seed)
+        self.live = LiveModel(model, host_rate=int(sample_rate), seed=seed,
+                              frames_per_step=frames_per_step)
         self.sr = int(sample_rate)
         self.ratio = int(control_ratio)
         r = self.ratio
@@ -229,12 +232,14 @@ def nn_tilde_description(module: NnTildeLive) -> dict:
 
 
 def export_nn_tilde(model, path: str | Path, sample_rate: int = 48000,
-                    control_ratio: int = 128, seed: int = 0) -> tuple[Path, dict]:
-    """Script :class:`NnTildeLive` and save it atomically; returns the path and description."""
+                    control_ratio: int = 128, seed: int = 0,
+                    frames_per_step: int = 1) -> tuple[Path, dict]:
+    """Script :class:`NnTildeLive` and save it atomically; returns the path and description
+    (``frames_per_step``: see :class:`~ddsp_models.export.live.LiveModel`)."""
     from ..data.atomic import atomic_write
 
     module = NnTildeLive(model, sample_rate=sample_rate, control_ratio=control_ratio,
-                         seed=seed)
+                         seed=seed, frames_per_step=frames_per_step)
     info = nn_tilde_description(module)
     scripted = torch.jit.script(module)
     path = Path(path)

@@ -15,6 +15,11 @@ give the same samples as one call). Equal rates pass the audio through (no delay
 
 State: the last ``K - 1`` input samples and two counters (reduced modulo ``L`` / ``M`` so they
 stay small). :meth:`StreamResampler.set_rates` rebuilds the filter and resets the state.
+
+Whole-number ratios (``L = 1`` or ``M = 1``, e.g. 48 kHz ↔ 16 kHz) take a fast path: the
+``K``-sample windows are a strided view of the input (``unfold`` with step ``M``) multiplied by
+the ``L`` phases at once, with no index gather (the same samples as the general path up to
+the order of the sum, and still exactly block-invariant). Other ratios gather the windows.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class StreamResampler(nn.Module):
         self.identity = True
         self.delay_in = 0
         self.table = torch.zeros(1, 2, dtype=torch.float64)
+        self.table_rev = torch.zeros(1, 2, dtype=torch.float64)
+        self.whole_ratio = False
         self.history = torch.zeros(self.batch, 1, dtype=torch.float64)
         self.n_in = 0
         self.k_out = 0
@@ -99,6 +106,9 @@ class StreamResampler(nn.Module):
             torch.tensor(self.beta, dtype=torch.float64))
         h = sinc * win
         self.table = h / h.sum(-1, keepdim=True)
+        # (L, K) phases over a window in time order (oldest sample first): the fast path
+        self.table_rev = self.table.flip(-1).contiguous()
+        self.whole_ratio = (self.up == 1 or self.down == 1) and not self.identity
         self.reset()
 
     @torch.jit.export
@@ -130,12 +140,14 @@ class StreamResampler(nn.Module):
         buf = torch.cat([self.history, x.to(torch.float64)], -1)
         total = self.n_in + n
         k_end = (total * self.up + self.down - 1) // self.down
+        if self.whole_ratio:
+            return self._whole_ratio(buf, total, k_end).to(dtype)
         k = torch.arange(self.k_out, k_end, device=x.device, dtype=torch.int64)
         nk = (k * self.down) // self.up
         ph = (k * self.down) % self.up
-        base = self.n_in - (self.taps - 1)  # absolute index of buf[0]
-        idx = (nk - base).unsqueeze(1) - torch.arange(self.taps, device=x.device).unsqueeze(0)
-        y = (buf[:, idx] * self.table[ph]).sum(-1)
+        # the window of output k ends at input n_k: it starts at buf[n_k - n_in]
+        win = buf.unfold(-1, self.taps, 1).index_select(1, nk - self.n_in)  # (B, m, K)
+        y = (win * self.table_rev.index_select(0, ph)).sum(-1)
         self.history = buf[:, buf.shape[-1] - (self.taps - 1):]
         self.n_in = total
         self.k_out = k_end
@@ -144,6 +156,25 @@ class StreamResampler(nn.Module):
             self.k_out -= q * self.up
             self.n_in -= q * self.down
         return y.to(dtype)
+
+    def _whole_ratio(self, buf: Tensor, total: int, k_end: int) -> Tensor:
+        """The fast path for ``L = 1`` or ``M = 1``. There the reduced counters start every
+        call at ``k_out = 0`` and ``-M < n_in <= 0``, so output ``k = qL + r`` (phase ``r``)
+        is the window of ``K`` samples ending at input ``qM``, which starts at ``buf[qM -
+        n_in]``."""
+        start = -self.n_in
+        periods = (k_end + self.up - 1) // self.up
+        if periods == 0:  # too few inputs for an output yet
+            self.history = buf[:, buf.shape[-1] - (self.taps - 1):]
+            self.n_in = total
+            return buf.new_zeros(buf.shape[0], 0)
+        win = buf[:, start:].unfold(-1, self.taps, self.down)[:, :periods]  # (B, Q, K)
+        y = (win.unsqueeze(-2) * self.table_rev).sum(-1)  # (B, Q, L)
+        y = y.reshape(buf.shape[0], periods * self.up)[:, :k_end]
+        self.history = buf[:, buf.shape[-1] - (self.taps - 1):]
+        self.n_in = total - k_end // self.up * self.down
+        self.k_out = k_end % self.up
+        return y
 
 
 def resample_stream_delay(in_rate: int, out_rate: int) -> Tuple[int, float]:

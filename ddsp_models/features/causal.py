@@ -105,6 +105,12 @@ class CausalFeatures(nn.Module):
                              persistent=False)
         self.register_buffer("lags", torch.arange(self.tau_max + 1, dtype=torch.float64),
                              persistent=False)
+        # constants of the per-frame search, built once (fewer ops per live call)
+        lag_index = torch.arange(self.tau_max + 1)
+        self.register_buffer("lag_index", lag_index, persistent=False)
+        self.register_buffer("valid_lag", lag_index >= self.tau_min, persistent=False)
+        self.register_buffer("not_lag0", (lag_index > 0).to(torch.float64), persistent=False)
+        self.register_buffer("neighbours", torch.tensor([-1, 0, 1]), persistent=False)
 
     @torch.jit.export
     def init_state(self, batch: int) -> Dict[str, Tensor]:
@@ -133,46 +139,41 @@ class CausalFeatures(nn.Module):
         r = torch.fft.irfft(fx * fa.conj(), self.yin_fft)[..., :tau_max + 1]
         c = torch.nn.functional.pad(x.square().cumsum(-1), (1, 0))
         e_tau = c[..., w:w + tau_max + 1] - c[..., :tau_max + 1]
-        d = (e_tau[..., :1] + e_tau - 2.0 * r).clamp_min(0.0)
-        d = torch.cat([torch.zeros_like(d[..., :1]), d[..., 1:]], -1)
+        # difference function, d(0) = 0
+        d = (e_tau[..., :1] + e_tau - 2.0 * r).clamp_min(0.0) * self.not_lag0
         csum = d.cumsum(-1)
-        dn = torch.where(csum > 1e-300, d * self.lags / csum.clamp_min(1e-300),
-                         torch.ones_like(d))
-        dn = torch.cat([torch.ones_like(dn[..., :1]), dn[..., 1:]], -1)
+        # cumulative-mean normalised; d'(0) = 1 (csum(0) = 0 falls in the `else`)
+        dn = torch.where(csum > 1e-300, d * self.lags / csum.clamp_min(1e-300), 1.0)
         # YIN's absolute threshold: first lag >= tau_min below it, then down to its dip
         k = tau_max + 1
-        idx = torch.arange(k, device=x.device)
-        valid = idx >= self.tau_min
+        idx = self.lag_index
+        valid = self.valid_lag
         below = (dn < self.threshold) & valid
         has = below.any(-1)
-        first = torch.where(has, below.to(torch.int32).argmax(-1), torch.zeros_like(idx[:1]))
-        rising = torch.cat([dn[..., 1:] >= dn[..., :-1], torch.ones_like(below[..., :1])], -1)
+        first = torch.where(has, below.to(torch.int32).argmax(-1), 0)
+        rising = torch.nn.functional.pad(dn[..., 1:] >= dn[..., :-1], (0, 1), value=True)
         bottom = (rising & (idx >= first.unsqueeze(-1))).to(torch.int32).argmax(-1)
         masked = dn.masked_fill(~valid, float("inf"))
         lag = torch.where(has, bottom, masked.argmin(-1))
         # parabolic refinement (position from d, value from d')
-        i = lag.clamp(1, k - 2)
+        at = lag.clamp(1, k - 2).unsqueeze(-1) + self.neighbours  # (B, N, 3)
         at_edge = (lag < 1) | (lag > k - 2)
-        pos = torch.where(at_edge, lag.to(x.dtype), i.to(x.dtype) + self._shift(d, i))
-        dval = self._value(dn, i)
+        pos = torch.where(at_edge, lag.to(x.dtype),
+                          at[..., 1].to(x.dtype) + self._shift(d.gather(-1, at)))
+        nb = dn.gather(-1, at)
+        dval = nb[..., 1] - 0.25 * (nb[..., 0] - nb[..., 2]) * self._shift(nb)
         dval = torch.where(at_edge, dn.gather(-1, lag.unsqueeze(-1)).squeeze(-1), dval)
         conf = (1.0 - dval).clamp(0.0, 1.0)
         return pos, conf
 
-    def _shift(self, y: Tensor, i: Tensor) -> Tensor:
-        left = y.gather(-1, (i - 1).unsqueeze(-1)).squeeze(-1)
-        mid = y.gather(-1, i.unsqueeze(-1)).squeeze(-1)
-        right = y.gather(-1, (i + 1).unsqueeze(-1)).squeeze(-1)
-        den = left - 2.0 * mid + right
-        shift = torch.where(den > 0, 0.5 * (left - right) / den.clamp_min(1e-30),
-                            torch.zeros_like(den))
+    def _shift(self, nb: Tensor) -> Tensor:
+        """Vertex offset (-1..1) of the parabola through ``nb (..., 3)`` = (left, mid,
+        right); 0 where it does not open upwards."""
+        left = nb[..., 0]
+        right = nb[..., 2]
+        den = left - 2.0 * nb[..., 1] + right
+        shift = torch.where(den > 0, 0.5 * (left - right) / den.clamp_min(1e-30), 0.0)
         return shift.clamp(-1.0, 1.0)
-
-    def _value(self, y: Tensor, i: Tensor) -> Tensor:
-        left = y.gather(-1, (i - 1).unsqueeze(-1)).squeeze(-1)
-        mid = y.gather(-1, i.unsqueeze(-1)).squeeze(-1)
-        right = y.gather(-1, (i + 1).unsqueeze(-1)).squeeze(-1)
-        return mid - 0.25 * (left - right) * self._shift(y, i)
 
     def forward(self, audio: Tensor, state: Dict[str, Tensor]
                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Dict[str, Tensor]]:
