@@ -40,6 +40,7 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..core.filtering import fft_size
 from .live import LiveModel
 
 __all__ = ["NnTildeLive", "export_nn_tilde", "TYPE_IDS", "power_ceil"]
@@ -48,12 +49,8 @@ __all__ = ["NnTildeLive", "export_nn_tilde", "TYPE_IDS", "power_ceil"]
 TYPE_IDS = {"bool": 0, "int": 1, "float": 2, "str": 3}
 
 
-def power_ceil(n: int) -> int:
-    """The power of two nn~ rounds a buffer size up to (1 for ``n <= 1``)."""
-    p = 1
-    while p < n:
-        p *= 2
-    return p
+#: The power of two nn~ rounds a buffer size up to (1 for ``n <= 1``).
+power_ceil = fft_size
 
 
 class NnTildeLive(nn.Module):

@@ -33,19 +33,14 @@ from typing import Dict, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..core.filtering import fft_size
+
 __all__ = ["CausalFeatures", "causal_features", "compute_causal_f0", "compute_causal_loudness",
            "CAUSAL_YIN_DEFAULTS"]
 
 #: defaults shared by the live model and the offline functions (what a model is trained on)
 CAUSAL_YIN_DEFAULTS = {"fmin": 50.0, "fmax": 2000.0, "threshold": 0.15,
                        "voicing_threshold": 0.5, "initial_f0_hz": 220.0}
-
-
-def _next_pow2(n: int) -> int:
-    p = 1
-    while p < n:
-        p *= 2
-    return p
 
 
 def _a_weight_power(sample_rate: float, n_fft: int) -> Tensor:
@@ -93,7 +88,7 @@ class CausalFeatures(nn.Module):
         self.window = int(window)
         self.yin_offset = (self.window - self.yin_length) // 2
         self.ld_offset = (self.window - self.n_fft) // 2
-        self.yin_fft = _next_pow2(self.yin_length)
+        self.yin_fft = fft_size(self.yin_length)
         self.threshold = float(threshold)
         self.voicing_threshold = float(voicing_threshold)
         self.initial_f0_hz = float(initial_f0_hz)
