@@ -8,7 +8,7 @@
    melodies of 10 s and 60 s (44.1 kHz, a harmonic tone, notes of 0.4 s), in a fresh process,
    split into *start* (process start, imports, model load, audio reading/writing and
    resampling: the total minus the two next), *features* (``extract_features``: f0,
-   confidence, loudness) and *synthesis* (``render``), each as seconds and the total as a
+   confidence, loudness) and *synthesis* (``render_blocks``), each as seconds and the total as a
    multiple of real time. Goal: ≥ 5× real time for 10 s on 2 cores.
 
 Wall times on a shared machine are noisy; the CPU time (user + system) of the process is
@@ -48,9 +48,23 @@ def timed(mod, name, key):
         finally:
             T[key] += time.perf_counter() - t
     setattr(mod, name, wrapper)
+def timed_blocks(mod, name, key):  # a generator: time each block it yields
+    fn = getattr(mod, name)
+    def wrapper(*a, **k):
+        it = iter(fn(*a, **k))
+        while True:
+            t = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            finally:
+                T[key] += time.perf_counter() - t
+            yield item
+    setattr(mod, name, wrapper)
 import ddsp_models.transfer.core as core, ddsp_models.transfer.synthesis as synthesis
 timed(core, "extract_features", "features")
-timed(synthesis, "render", "synthesis")
+timed_blocks(synthesis, "render_blocks", "synthesis")  # the streamed file-to-file path
 from ddsp_models.cli import main
 code = main(sys.argv[1:])
 print(json.dumps(T), file=sys.stderr)

@@ -1,7 +1,7 @@
 """Peak memory of ``ddsp transfer`` (with and without ``--plot``) and ``ddsp prepare`` against
 the length of the audio (prints a table; not a test).
 
-    python benchmarks/memory.py [--minutes 1,10,60] [--f0 yin] [--model violin]
+    python benchmarks/memory.py [--minutes 1,10,30,60] [--f0 yin] [--model violin]
                                 [--commands transfer,transfer-plot,prepare] [--keep DIR]
 
 For every length a 16 kHz melody of that many minutes (a ``benchmarks/transfer.py`` melody
@@ -92,7 +92,8 @@ def command(name: str, wav: Path, work: Path, args) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", default="1,10,60", help="comma-separated lengths (minutes)")
+    ap.add_argument("--minutes", default="1,10,30,60",
+                    help="comma-separated lengths (minutes)")
     ap.add_argument("--commands", default="transfer,transfer-plot,prepare")
     ap.add_argument("--f0", default="yin", help="pitch tracker of every command (default yin)")
     ap.add_argument("--model", default="violin")

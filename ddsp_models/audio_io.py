@@ -6,6 +6,11 @@
   a crash never leaves a half-written file under the final name; the file gets the umask's
   mode (:mod:`ddsp_models.data.atomic`, the one output policy).
 * :func:`resample` converts ``(..., samples)`` tensors between rates.
+* Streaming counterparts for files of any length (memory bounded by a block):
+  :func:`read_blocks` reads a file block by block, :func:`resample_blocks` resamples a
+  stream of blocks (its concatenation equals :func:`resample` of the whole, bit for bit),
+  :func:`resampled_size` is the length both give, and :func:`save_audio_blocks` writes
+  blocks through one atomic write.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from torch import Tensor
 from .errors import DDSPError
 from .features.resample import resample
 
-__all__ = ["load_audio", "save_audio", "resample", "AudioFileError", "supported_extensions"]
+__all__ = ["load_audio", "save_audio", "resample", "AudioFileError", "supported_extensions",
+           "read_blocks", "resample_blocks", "resampled_size", "save_audio_blocks"]
 
 
 class AudioFileError(DDSPError, ValueError):
@@ -69,11 +75,7 @@ def load_audio(
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioFileError(
-            f"cannot decode {str(path)!r} as audio ({e}). Is it a complete, uncorrupted file in "
-            f"a format libsndfile {sf.__libsndfile_version__} reads ({', '.join(supported_extensions())})? "
-            "Convert other formats with e.g. `ffmpeg -i in.m4a out.wav`."
-        ) from e
+        raise _decode_error(path, e) from e
     if data.size == 0:
         raise AudioFileError(f"{str(path)!r} holds no audio samples (0 frames)")
     if not np.isfinite(data).all():
@@ -93,6 +95,141 @@ def load_audio(
         audio = resample(audio, sr, int(sample_rate))
         sr = int(sample_rate)
     return audio.to(torch.float32), int(sr)
+
+
+def _decode_error(path: Path, e: Exception) -> AudioFileError:
+    import soundfile as sf
+
+    return AudioFileError(
+        f"cannot decode {str(path)!r} as audio ({e}). Is it a complete, uncorrupted file in "
+        f"a format libsndfile {sf.__libsndfile_version__} reads ({', '.join(supported_extensions())})? "
+        "Convert other formats with e.g. `ffmpeg -i in.m4a out.wav`.")
+
+
+def _write_format(path: Path) -> str:
+    """libsndfile's format name for ``path``'s extension (ValueError if it has none)."""
+    import soundfile as sf
+
+    fmt = path.suffix.lstrip(".").upper()
+    fmt = {"OGA": "OGG", "AIF": "AIFF"}.get(fmt, fmt)
+    if fmt not in sf.available_formats():
+        raise ValueError(
+            f"cannot write {str(path)!r}: unknown extension {path.suffix!r}; use one of "
+            f"{', '.join(supported_extensions())}"
+        )
+    return fmt
+
+
+def read_blocks(path: str | os.PathLike, block_frames: int = 65536):
+    """Read an audio file block by block: yields ``(sample_rate, block)`` with ``block``
+    float32 ``(channels, <= block_frames)`` (the values :func:`load_audio` gives with
+    ``mono=False``). Memory is one block, whatever the file's length.
+
+    Raises:
+        FileNotFoundError: no such file.
+        AudioFileError: unreadable/corrupt file (also when found mid-file), no samples, or
+            NaN/inf samples (raised at the block holding them).
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no audio file at {str(path)!r}")
+    if path.is_dir():
+        raise AudioFileError(f"{str(path)!r} is a folder, not an audio file")
+    n = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr = int(f.samplerate)
+            while True:
+                data = f.read(int(block_frames), dtype="float32", always_2d=True)
+                if data.shape[0] == 0:
+                    break
+                if not np.isfinite(data).all():
+                    raise AudioFileError(
+                        f"{str(path)!r} has NaN or infinite samples (a float file written by "
+                        "broken code?); fix the file, or load it with soundfile and clean it "
+                        "with np.nan_to_num")
+                n += data.shape[0]
+                yield sr, torch.from_numpy(np.ascontiguousarray(data.T))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise _decode_error(path, e) from e
+    if n == 0:
+        raise AudioFileError(f"{str(path)!r} holds no audio samples (0 frames)")
+
+
+def resampled_size(n_samples: int, orig_sr: float, new_sr: float) -> int:
+    """Length of ``n_samples`` resampled from ``orig_sr`` to ``new_sr`` by :func:`resample`
+    or :func:`resample_blocks` (soxr's rule, computed without resampling anything)."""
+    if orig_sr == new_sr:
+        return int(n_samples)
+    return int(n_samples / (orig_sr / new_sr) + 0.5)
+
+
+def resample_blocks(blocks, orig_sr: float, new_sr: float, quality: str = "HQ"):
+    """Streaming :func:`resample` of mono audio: ``blocks`` is an iterable of ``(samples,)``
+    float32 tensors (a split of one signal); yields ``(samples,)`` float32 tensors whose
+    concatenation equals ``resample(torch.cat(blocks), orig_sr, new_sr)`` exactly (soxr's
+    stream and one-shot resamplers are the same filter), of total length
+    :func:`resampled_size`. Memory is a block plus the filter's state."""
+    import soxr
+
+    if orig_sr <= 0 or new_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
+    if orig_sr == new_sr:
+        for b in blocks:
+            yield b
+        return
+    stream = soxr.ResampleStream(orig_sr, new_sr, 1, dtype="float32", quality=quality)
+    it = iter(blocks)
+    nxt = next(it, None)
+    while nxt is not None:
+        cur, nxt = nxt, next(it, None)
+        x = np.ascontiguousarray(cur.detach().to("cpu", torch.float32).numpy().reshape(-1))
+        y = stream.resample_chunk(x, last=nxt is None)
+        if y.shape[0]:
+            yield torch.from_numpy(np.ascontiguousarray(y))
+
+
+def save_audio_blocks(
+    path: str | os.PathLike,
+    blocks,
+    sample_rate: int,
+    subtype: str | None = None,
+) -> Path:
+    """:func:`save_audio` of a mono signal given as an iterable of ``(samples,)`` blocks,
+    written incrementally through ONE atomic write (memory: a block). A block with NaN or
+    infinite samples aborts the write (ValueError; nothing is left under ``path``)."""
+    import soundfile as sf
+
+    path = Path(path)
+    if int(sample_rate) <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
+    fmt = _write_format(path)
+    pcm = subtype is None and sf.default_subtype(fmt).startswith("PCM") or (subtype or "").startswith("PCM")
+
+    def write(tmp: str) -> None:
+        warned, n = False, 0
+        with sf.SoundFile(tmp, "w", int(sample_rate), 1, subtype=subtype, format=fmt) as f:
+            for b in blocks:
+                a = b.detach().to("cpu", torch.float32).numpy() if isinstance(b, Tensor) else b
+                a = np.asarray(a, dtype=np.float32).reshape(-1)
+                if not np.isfinite(a).all():
+                    raise ValueError("audio has NaN or infinite samples; clean it with "
+                                     "np.nan_to_num before saving")
+                if pcm and not warned and a.size and np.abs(a).max() > 1.0:
+                    warnings.warn(f"audio peaks above 1 ({np.abs(a).max():.3f}) and will clip "
+                                  "in a PCM file; normalise it or pass subtype='FLOAT'",
+                                  stacklevel=3)
+                    warned = True
+                f.write(a)
+                n += a.size
+        if n == 0:
+            raise ValueError("audio is empty; nothing to write")
+
+    from .data.atomic import atomic_write  # the one output policy: atomic, umask modes
+
+    return atomic_write(path, write)
 
 
 def save_audio(
@@ -136,13 +273,7 @@ def save_audio(
         raise ValueError("audio has NaN or infinite samples; clean it with np.nan_to_num before saving")
     if int(sample_rate) <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
-    fmt = path.suffix.lstrip(".").upper()
-    fmt = {"OGA": "OGG", "AIF": "AIFF"}.get(fmt, fmt)
-    if fmt not in sf.available_formats():
-        raise ValueError(
-            f"cannot write {str(path)!r}: unknown extension {path.suffix!r}; use one of "
-            f"{', '.join(supported_extensions())}"
-        )
+    fmt = _write_format(path)
     pcm = subtype is None and sf.default_subtype(fmt).startswith("PCM") or (subtype or "").startswith("PCM")
     if pcm and np.abs(audio).max() > 1.0:
         warnings.warn(

@@ -156,11 +156,10 @@ def run(args) -> int:
     (missing input, bad option, unknown or corrupt model) ends the command with status 2. With
     several INPUTs, one that fails later (e.g. it cannot be decoded) is reported on one line
     and the others are still transferred; the status is then 2."""
-    from ..audio_io import load_audio, save_audio
     from ..errors import DDSPError
     from ..registry import load_model, resolve_model
     from ..transfer.autotune import parse_scale
-    from ..transfer.core import SilentInputWarning, check_options, transfer_with_features
+    from ..transfer.core import SilentInputWarning, check_options, transfer_file
     from . import USER_ERRORS, error_message, report_error
 
     flags = {"pitch_shift": "--pitch-shift", "loudness_shift": "--loudness-shift",
@@ -180,32 +179,28 @@ def run(args) -> int:
     for src, dst, png in targets:
         t0 = time.perf_counter()
         try:
-            audio, sr = load_audio(src, mono=False)
+            wav = dst.suffix.lower() == ".wav"  # .wav is written as float: no clipping
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                res = transfer_with_features(
-                    model, audio, sr, pitch_shift=args.pitch_shift,
+                res = transfer_file(  # memory bounded by a chunk, whatever the length
+                    model, src, dst, pitch_shift=args.pitch_shift,
                     loudness_shift=args.loudness_shift, auto_adjust=args.auto_adjust,
                     f0_method=args.f0, chunk_seconds=args.chunk_seconds,
                     autotune=args.autotune, scale=args.scale,
-                    note_threshold=args.note_threshold, quiet_db=args.quiet_db)
+                    note_threshold=args.note_threshold, quiet_db=args.quiet_db,
+                    subtype="FLOAT" if wav else None, normalize=not wav)
             for w in caught:
                 if issubclass(w.category, SilentInputWarning):
                     print(f"{PROG}: note: {src} is silent (peak below -80 dBFS); writing "
                           f"silence to {dst}", file=sys.stderr)
                 else:
                     print(f"{PROG}: warning: {src}: {one_line(w.message)}", file=sys.stderr)
-            peak = float(res.audio.abs().max())
-            scale = peak > 1.0 and dst.suffix.lower() != ".wav"  # .wav is written as float
-            y = res.audio / peak * 0.99 if scale else res.audio
-            save_audio(dst, y, sr, subtype="FLOAT" if dst.suffix.lower() == ".wav" else None)
             if png is not None:
-                from ..transfer.plot import plot_transfer
+                from ..transfer.plot import FileAudio, plot_transfer
 
-                mono = audio.mean(0) if audio.dim() == 2 else audio
                 f0_in = res.features.f0_hz if res.features is not None else None
-                plot_transfer(png, mono, res.audio, sr, f0_in, res.f0_hz, res.frame_rate,
-                              title=src.name)
+                plot_transfer(png, FileAudio(src), FileAudio(dst), res.sample_rate, f0_in,
+                              res.f0_hz, res.frame_rate, title=src.name)
         except (*USER_ERRORS, ValueError, OSError, ImportError) as err:
             # ValueError/OSError/ImportError: problems of this input not (yet) DDSPErrors
             if len(targets) == 1:  # the policy in ddsp_models.cli.main: one line, status 2
@@ -218,7 +213,7 @@ def run(args) -> int:
         extra = f", octave shift {res.octaves:+d}" if res.octaves else ""
         if res.scale:
             extra += f", autotune {args.autotune:g} to {res.scale}"
-        if scale:
-            extra += f", normalised (peak was {peak:.2f})"
+        if res.normalized:
+            extra += f", normalised (peak was {res.peak:.2f})"
         print(f"{src} -> {dst} ({time.perf_counter() - t0:.1f} s{extra})")
     return 2 if failed else 0

@@ -1,6 +1,7 @@
 """Timbre transfer: features of a recording → a trained model → audio.
 
-* :func:`transfer` / :func:`transfer_with_features` (:mod:`.core`): the whole pipeline;
+* :func:`transfer` / :func:`transfer_with_features` (:mod:`.core`): the whole pipeline on
+  tensors; :func:`transfer_file`: file to file with memory bounded by a chunk (the CLI's);
 * :mod:`.features`: chunked f0 / confidence / loudness extraction;
 * :mod:`.adjust`: DDSP's auto-adjust (octave shift, loudness quantile mapping, quieting);
 * :mod:`.autotune`: scales, key detection and snapping f0 toward a scale;
@@ -17,10 +18,12 @@ _T = "ddsp_models.transfer."
 _LAZY = {
     "transfer": _T + "core",
     "transfer_with_features": _T + "core",
+    "transfer_file": _T + "core",
     "TransferResult": _T + "core",
     "SilentInputWarning": _T + "core",
     "extract_features": _T + "features",
     "Features": _T + "features",
+    "BlockReader": _T + "features",
     "auto_adjust": _T + "adjust",
     "detect_notes": _T + "adjust",
     "octave_shift": _T + "adjust",
@@ -31,6 +34,7 @@ _LAZY = {
     "check_options": _T + "core",
     "DEFAULT_F0_METHOD": _T + "core",
     "render": _T + "synthesis",
+    "render_blocks": _T + "synthesis",
     "plot_transfer": _T + "plot",
 }
 

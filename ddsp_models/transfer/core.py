@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..audio_io import resample, resample_blocks, resampled_size
 from ..core.upsample import frame_hop
 from ..errors import InvalidInputError
 from .features import Features, extract_features
 
-__all__ = ["transfer", "transfer_with_features", "TransferResult", "SilentInputWarning",
+__all__ = ["transfer", "transfer_with_features", "transfer_file", "TransferResult", "SilentInputWarning",
            "SILENCE_PEAK", "DEFAULT_F0_METHOD", "check_options", "check_sample_rate",
            "check_level", "LIMITS"]
 
@@ -125,9 +126,11 @@ class TransferResult:
     ``f0_hz``/``loudness_db``: the controls given to the model (after auto-adjust and shifts),
     ``(frames,)``; ``octaves``: octave shift chosen by auto-adjust; ``silent``; ``notes``;
     ``scale``: the scale autotune snapped to (e.g. ``"A minor"``, None when autotune is off).
+    From :func:`transfer_file`: ``audio`` is None (it is in the file), ``peak`` is the
+    output's peak before any normalisation and ``normalized`` whether it was scaled.
     """
 
-    audio: Tensor
+    audio: Tensor | None
     sample_rate: int
     features: Features | None
     f0_hz: Tensor | None
@@ -137,6 +140,14 @@ class TransferResult:
     silent: bool = False
     notes: tuple = ()
     scale: str | None = None
+    peak: float | None = None
+    normalized: bool = False
+
+
+def _mix(x: Tensor) -> Tensor:
+    """``(channels, samples)`` -> ``(samples,)``: the mean of the channels (the one mix-down
+    of the in-memory and the streamed paths)."""
+    return x.mean(0)
 
 
 def _mono(audio) -> Tensor:
@@ -149,7 +160,7 @@ def _mono(audio) -> Tensor:
         if x.shape[0] > x.shape[1] and x.shape[0] > 64:
             raise InvalidInputError(f"audio {tuple(x.shape)} has more channels than samples; pass "
                              "(channels, samples)")
-        x = x.mean(0)
+        x = _mix(x)
     if x.dim() != 1:
         raise InvalidInputError(f"audio must be (samples,), (channels, samples) or (1, channels, "
                          f"samples), got {tuple(x.shape)}")
@@ -158,6 +169,112 @@ def _mono(audio) -> Tensor:
     if not torch.isfinite(x).all():
         raise InvalidInputError("audio has NaN or infinite samples; clean it with torch.nan_to_num")
     return x.detach().float().cpu()
+
+
+def _check_request(f0_method, scale, **options):
+    """Validate the options before any work: ``(opts, wanted scale or None)``."""
+    from ..features.f0 import F0_METHODS
+    from .autotune import parse_scale
+
+    opts = check_options(**options)
+    if f0_method not in F0_METHODS:
+        raise InvalidInputError(f"f0_method must be one of {sorted(F0_METHODS)}, got "
+                                f"{f0_method!r}")
+    return opts, (parse_scale(scale) if opts["autotune"] > 0 else None)
+
+
+def _check_input(model, n_in: int, sample_rate: int, peak: float) -> bool:
+    """Length and level checks of the (mono) input; True when it is silent (warned)."""
+    sr_m, fr = int(model.sample_rate), int(model.frame_rate)
+    hop = frame_hop(sr_m, fr)
+    if n_in * sr_m < hop * sample_rate:
+        raise InvalidInputError(f"audio of {n_in} samples ({n_in / sample_rate * 1e3:.2g} ms) is "
+                                f"shorter than one frame of the model ({hop} samples at {sr_m} "
+                                "Hz)")
+    if peak < SILENCE_PEAK:
+        warnings.warn("the input is silent (peak below -80 dBFS): nothing to transfer; the "
+                      "output is silence", SilentInputWarning, stacklevel=3)
+        return True
+    loud = check_level(peak)
+    if loud:
+        warnings.warn(loud, stacklevel=3)
+    if resampled_size(n_in, sample_rate, sr_m) < hop:
+        raise InvalidInputError(f"audio of {n_in} samples is shorter than one frame of the model "
+                         f"({hop} samples at {sr_m} Hz)")
+    return False
+
+
+def _controls(model, feats: Features, f0_method: str, opts: dict, auto_adjust: bool,
+              want_scale):
+    """The controls given to the model from the input's features: auto-adjust, shifts,
+    autotune and the clip below Nyquist. Returns ``(f0_hz, loudness_db, octaves, notes,
+    scale name)`` with the controls float32 ``(frames,)``."""
+    from ..features.f0 import F0_METHODS
+    from .adjust import auto_adjust as _auto_adjust
+    from .autotune import autotune as _autotune
+    from .autotune import resolve_scale
+
+    sr_m, fr = int(model.sample_rate), int(model.frame_rate)
+    f0 = feats.f0_hz.double().numpy()
+    ld = feats.loudness_db.double().numpy()
+    conf = feats.confidence.double().numpy()
+    octaves, notes = 0, []
+    if auto_adjust:
+        stats = getattr(model, "dataset_stats", None)
+        if not stats:
+            notes.append("the model has no dataset statistics (stats.json): auto-adjust skipped")
+            warnings.warn(notes[-1], stacklevel=3)
+        else:
+            adj = _auto_adjust(f0, conf, ld, stats, fr, quiet_db=opts["quiet_db"],
+                               note_threshold=opts["note_threshold"])
+            f0, ld, octaves = adj.f0_hz, adj.loudness_db, adj.octaves
+            notes += adj.notes
+    f0 = f0 * 2.0 ** (opts["pitch_shift"] / 12.0)
+    ld = ld + opts["loudness_shift"]
+    used_scale = None
+    if want_scale is not None:
+        # after the shifts: the model plays exactly the scale's notes
+        voiced = conf >= F0_METHODS[f0_method]
+        sc = resolve_scale(want_scale, f0, voiced, conf)
+        f0 = _autotune(f0, voiced, opts["autotune"], sc)
+        used_scale = sc.name
+        how = "given" if want_scale.tonic is not None or sc.mode == "chromatic" else "detected"
+        notes.append(f"autotune {opts['autotune']:g} to {used_scale} ({how})")
+    nyq = sr_m / 2.0
+    f0 = np.clip(f0, 1.0, nyq - 1.0)
+    return (torch.from_numpy(f0).float(), torch.from_numpy(ld).float(), octaves, notes,
+            used_scale)
+
+
+def _fit(blocks, n: int):
+    """The blocks of a signal trimmed or zero-padded to exactly ``n`` samples."""
+    left = int(n)
+    for b in blocks:
+        if left <= 0:
+            break
+        b = b.reshape(-1)[:left]
+        left -= b.shape[0]
+        yield b
+    while left > 0:  # in blocks: a long silent output stays small in memory
+        k = min(left, 1 << 16)
+        left -= k
+        yield torch.zeros(k)
+
+
+def _output_blocks(model, f0_t: Tensor, ld_t: Tensor, n_model: int, sample_rate: int,
+                   n_in: int, synth_chunk_frames: int, audio: Tensor | None = None):
+    """Pass 2: the output at ``sample_rate`` as blocks of ``(samples,)`` float32, exactly
+    ``n_in`` samples: rendered in chunks, fitted to the model-rate input's length
+    ``n_model``, resampled (streaming, the same samples as one whole resampling) and fitted to
+    the input's length."""
+    from .synthesis import render_blocks
+
+    sr_m = int(model.sample_rate)
+    enc = audio if getattr(model, "encoder", None) is not None else None
+    y = _fit(render_blocks(model, f0_t, ld_t, synth_chunk_frames, audio=enc), n_model)
+    if sample_rate != sr_m:
+        y = resample_blocks(y, sr_m, sample_rate)
+    return _fit(y, n_in)
 
 
 @torch.no_grad()
@@ -177,81 +294,156 @@ def transfer_with_features(
     note_threshold: float = NOTE_THRESHOLD,
 ) -> TransferResult:
     """:func:`transfer`, returning a :class:`TransferResult` with the features used."""
-    from ..audio_io import resample
-    from ..features.f0 import F0_METHODS
-    from .adjust import auto_adjust as _auto_adjust
-    from .autotune import autotune as _autotune
-    from .autotune import parse_scale, resolve_scale
-    from .synthesis import render
-
-    opts = check_options(pitch_shift=pitch_shift, loudness_shift=loudness_shift,
-                         autotune=autotune, note_threshold=note_threshold, quiet_db=quiet_db,
-                         chunk_seconds=chunk_seconds)
-    if f0_method not in F0_METHODS:
-        raise InvalidInputError(f"f0_method must be one of {sorted(F0_METHODS)}, got "
-                                f"{f0_method!r}")
-    want_scale = parse_scale(scale) if opts["autotune"] > 0 else None
+    opts, want_scale = _check_request(
+        f0_method, scale, pitch_shift=pitch_shift, loudness_shift=loudness_shift,
+        autotune=autotune, note_threshold=note_threshold, quiet_db=quiet_db,
+        chunk_seconds=chunk_seconds)
     sample_rate = check_sample_rate(sample_rate)
     x = _mono(audio)
     n_in = x.shape[0]
     sr_m, fr = int(model.sample_rate), int(model.frame_rate)
-    hop = frame_hop(sr_m, fr)
-    if n_in * sr_m < hop * sample_rate:
-        raise InvalidInputError(f"audio of {n_in} samples ({n_in / sample_rate * 1e3:.2g} ms) is "
-                                f"shorter than one frame of the model ({hop} samples at {sr_m} "
-                                "Hz)")
-    peak = float(x.abs().max())
-    if peak < SILENCE_PEAK:
-        warnings.warn("the input is silent (peak below -80 dBFS): nothing to transfer; the "
-                      "output is silence", SilentInputWarning, stacklevel=2)
+    if _check_input(model, n_in, sample_rate, float(x.abs().max())):
         return TransferResult(torch.zeros(n_in), sample_rate, None, None, None, fr, silent=True,
                               notes=("silent input",))
-    loud = check_level(peak)
-    if loud:
-        warnings.warn(loud, stacklevel=2)
     xm = resample(x, sample_rate, sr_m) if sample_rate != sr_m else x
-    if xm.shape[0] < hop:
-        raise InvalidInputError(f"audio of {n_in} samples is shorter than one frame of the model "
-                         f"({hop} samples at {sr_m} Hz)")
     feats = extract_features(xm, sr_m, fr, f0_method, chunk_seconds=opts["chunk_seconds"])
-    f0 = feats.f0_hz.double().numpy()
-    ld = feats.loudness_db.double().numpy()
-    conf = feats.confidence.double().numpy()
-    octaves, notes = 0, []
-    if auto_adjust:
-        stats = getattr(model, "dataset_stats", None)
-        if not stats:
-            notes.append("the model has no dataset statistics (stats.json): auto-adjust skipped")
-            warnings.warn(notes[-1], stacklevel=2)
-        else:
-            adj = _auto_adjust(f0, conf, ld, stats, fr, quiet_db=opts["quiet_db"],
-                               note_threshold=opts["note_threshold"])
-            f0, ld, octaves = adj.f0_hz, adj.loudness_db, adj.octaves
-            notes += adj.notes
-    f0 = f0 * 2.0 ** (opts["pitch_shift"] / 12.0)
-    ld = ld + opts["loudness_shift"]
-    used_scale = None
-    if want_scale is not None:
-        # after the shifts: the model plays exactly the scale's notes
-        voiced = conf >= F0_METHODS[f0_method]
-        sc = resolve_scale(want_scale, f0, voiced, conf)
-        f0 = _autotune(f0, voiced, opts["autotune"], sc)
-        used_scale = sc.name
-        how = "given" if want_scale.tonic is not None or sc.mode == "chromatic" else "detected"
-        notes.append(f"autotune {opts['autotune']:g} to {used_scale} ({how})")
-    nyq = sr_m / 2.0
-    f0 = np.clip(f0, 1.0, nyq - 1.0)
-    f0_t = torch.from_numpy(f0).float()
-    ld_t = torch.from_numpy(ld).float()
-    y = render(model, f0_t, ld_t, chunk_frames=synth_chunk_frames,
-               audio=xm if getattr(model, "encoder", None) is not None else None)
-    y = y.reshape(-1).float().cpu()
-    y = torch.nn.functional.pad(y, (0, max(0, xm.shape[0] - y.shape[0])))[: xm.shape[0]]
-    if sample_rate != sr_m:
-        y = resample(y, sr_m, sample_rate)
-    y = torch.nn.functional.pad(y, (0, max(0, n_in - y.shape[0])))[:n_in]
+    f0_t, ld_t, octaves, notes, used_scale = _controls(model, feats, f0_method, opts,
+                                                       auto_adjust, want_scale)
+    y = torch.cat(list(_output_blocks(model, f0_t, ld_t, xm.shape[0], sample_rate, n_in,
+                                      synth_chunk_frames, audio=xm)))
     return TransferResult(y, sample_rate, feats, f0_t, ld_t, fr, octaves, False, tuple(notes),
                           used_scale)
+
+
+class _Rescale(Exception):
+    """Raised inside the output write to start it again with the output normalised."""
+
+    def __init__(self, peak: float):
+        super().__init__(peak)
+        self.peak = peak
+
+
+@torch.no_grad()
+def transfer_file(
+    model,
+    in_path,
+    out_path,
+    pitch_shift: float = 0.0,
+    loudness_shift: float = 0.0,
+    auto_adjust: bool = True,
+    f0_method: str = DEFAULT_F0_METHOD,
+    chunk_seconds: float = 30.0,
+    synth_chunk_frames: int = 1000,
+    quiet_db: float = QUIET_DB,
+    autotune: float = 0.0,
+    scale: str | None = None,
+    note_threshold: float = NOTE_THRESHOLD,
+    subtype: str | None = None,
+    normalize: bool = False,
+    block_frames: int = 65536,
+) -> TransferResult:
+    """:func:`transfer_with_features` from the file ``in_path`` to the file ``out_path``
+    (mono, at the input's rate, same length) with memory bounded by a chunk, not the file
+    length; the output is the same as transferring the loaded file in memory.
+
+    Two passes over the input, read ``block_frames`` at a time (plus one quick pass for the
+    level and length checks): pass 1 mixes each block to mono, resamples it to the model's
+    rate (streaming) and extracts the features chunk by chunk with their context (only the
+    frame-rate features are kept for the whole file, a few bytes per frame); auto-adjust and
+    the shifts then run on the whole feature arrays as in memory. Pass 2 renders in chunks
+    with carried state, resamples each chunk back to the input's rate (streaming) and writes
+    it through ONE atomic write (nothing is left under ``out_path`` on an error).
+
+    Models with an MFCC encoder need the audio again in pass 2 (and cannot stream anyway):
+    for them the file is loaded whole and transferred in memory (memory grows with the
+    file length).
+
+    Args:
+        in_path, out_path: audio files (the format follows ``out_path``'s extension).
+        subtype: soundfile subtype of the output (e.g. ``"FLOAT"``; None: the format's
+            default).
+        normalize: when the output peaks above 1, scale it to peak 0.99 (the render is then
+            written again, scaled: use it for formats that clip).
+        block_frames: input frames read at a time.
+        Others: as :func:`transfer`.
+
+    Returns:
+        A :class:`TransferResult` with ``audio`` None, ``peak`` the output's peak before any
+        normalisation and ``normalized`` whether it was scaled.
+    """
+    from ..audio_io import read_blocks, save_audio_blocks
+    from .features import BlockReader
+
+    opts, want_scale = _check_request(
+        f0_method, scale, pitch_shift=pitch_shift, loudness_shift=loudness_shift,
+        autotune=autotune, note_threshold=note_threshold, quiet_db=quiet_db,
+        chunk_seconds=chunk_seconds)
+    sr_m, fr = int(model.sample_rate), int(model.frame_rate)
+
+    def write(blocks_fn, sample_rate: int) -> tuple[float, bool]:
+        peak = 0.0
+
+        def tracked(gain=None):
+            nonlocal peak
+            for b in blocks_fn():
+                if b.numel():
+                    peak = max(peak, float(b.abs().max()))
+                yield b if gain is None else b / gain * 0.99
+
+        def checked():
+            for b in tracked():
+                if not (normalize and peak > 1.0):  # else only the peak is still needed
+                    yield b
+            if normalize and peak > 1.0:
+                raise _Rescale(peak)
+
+        try:
+            save_audio_blocks(out_path, checked(), sample_rate, subtype=subtype)
+            return peak, False
+        except _Rescale as r:
+            save_audio_blocks(out_path, tracked(r.peak), sample_rate, subtype=subtype)
+            return r.peak, True
+
+    if getattr(model, "encoder", None) is not None:  # needs the audio in pass 2: in memory
+        from ..audio_io import load_audio
+
+        audio, sr = load_audio(in_path, mono=False)
+        res = transfer_with_features(
+            model, audio, sr, pitch_shift, loudness_shift, auto_adjust, f0_method,
+            chunk_seconds, synth_chunk_frames, quiet_db, autotune, scale, note_threshold)
+        del audio
+        res.peak, res.normalized = write(lambda: iter([res.audio]), sr)
+        res.audio = None
+        return res
+
+    # quick pass: rate, length and level (the checks before any work)
+    n_in, peak, sr = 0, 0.0, None
+    for sr, block in read_blocks(in_path, block_frames):
+        m = _mix(block)
+        n_in += m.shape[0]
+        peak = max(peak, float(m.abs().max()))
+    sample_rate = check_sample_rate(sr)
+    if _check_input(model, n_in, sample_rate, peak):
+        write(lambda: _fit(iter(()), n_in), sample_rate)
+        return TransferResult(None, sample_rate, None, None, None, fr, silent=True,
+                              notes=("silent input",), peak=0.0)
+
+    def mono_blocks():
+        for _, block in read_blocks(in_path, block_frames):
+            yield _mix(block)
+
+    # pass 1: features of the model-rate audio, read chunk by chunk
+    n_model = resampled_size(n_in, sample_rate, sr_m)
+    reader = BlockReader(resample_blocks(mono_blocks(), sample_rate, sr_m), n_model)
+    feats = extract_features(reader, sr_m, fr, f0_method, chunk_seconds=opts["chunk_seconds"])
+    del reader
+    f0_t, ld_t, octaves, notes, used_scale = _controls(model, feats, f0_method, opts,
+                                                       auto_adjust, want_scale)
+    # pass 2: render, resample back and write, chunk by chunk
+    out_peak, scaled = write(lambda: _output_blocks(model, f0_t, ld_t, n_model, sample_rate,
+                                                    n_in, synth_chunk_frames), sample_rate)
+    return TransferResult(None, sample_rate, feats, f0_t, ld_t, fr, octaves, False,
+                          tuple(notes), used_scale, peak=out_peak, normalized=scaled)
 
 
 def transfer(

@@ -5,7 +5,8 @@ Memory is bounded by a chunk, not by the file length: the spectrogram is compute
 once to the plot's columns (the maximum over the STFT frames a column covers, so short notes
 stay visible); the f0 curves are decimated the same way (mean per column). A picture of
 ``max_columns`` columns is all that is kept, whatever the length (an hour-long transfer draws
-the same 2000 columns as a ten-second one).
+the same 2000 columns as a ten-second one). The audio may be a :class:`FileAudio` (a file
+read slice by slice, mixed to mono): nothing of the file is then held beyond a chunk.
 """
 
 from __future__ import annotations
@@ -14,10 +15,35 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_transfer", "spectrogram_columns", "decimate_curve"]
+__all__ = ["plot_transfer", "spectrogram_columns", "decimate_curve", "FileAudio"]
+
+
+class FileAudio:
+    """An audio file seen as a mono ``(samples,)`` array read on demand: ``shape`` and
+    ``x[a:b]`` (float32 numpy, the mean of the channels; a slice reads only its frames)."""
+
+    def __init__(self, path):
+        import soundfile as sf
+
+        self.path = str(path)
+        with sf.SoundFile(self.path) as f:
+            self.shape = (int(f.frames),)
+
+    def __getitem__(self, item) -> np.ndarray:
+        import soundfile as sf
+
+        if not isinstance(item, slice) or item.step not in (None, 1):
+            raise TypeError("FileAudio supports contiguous slices only")
+        a, b, _ = item.indices(self.shape[0])
+        with sf.SoundFile(self.path) as f:
+            f.seek(a)
+            data = f.read(max(0, b - a), dtype="float32", always_2d=True)
+        return data.mean(axis=1, dtype=np.float32)
 
 
 def _as_numpy(x) -> np.ndarray:
+    if isinstance(x, FileAudio):
+        return x  # read slice by slice
     if hasattr(x, "detach"):
         x = x.detach().cpu().float().numpy()
     return np.asarray(x, np.float32).reshape(-1)
@@ -34,7 +60,7 @@ def spectrogram_columns(
     """Magnitude spectrogram in dB, reduced to at most ``max_columns`` time columns.
 
     Args:
-        x: ``(samples,)`` audio (tensor or array; read chunk by chunk).
+        x: ``(samples,)`` audio (tensor, array or :class:`FileAudio`; read chunk by chunk).
         n_fft: FFT size (Hann window, hop ``n_fft // 4``); frame ``j`` starts at ``j * hop``.
         max_hz: bins above this frequency are dropped (None keeps all).
         chunk_seconds: audio transformed at a time (bounds the memory).

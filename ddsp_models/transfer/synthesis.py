@@ -17,7 +17,7 @@ import warnings
 import torch
 from torch import Tensor
 
-__all__ = ["render", "can_stream", "offline_engine"]
+__all__ = ["render", "render_blocks", "can_stream", "offline_engine"]
 
 
 def can_stream(model) -> bool:
@@ -71,26 +71,55 @@ def render(
         audio: the model-rate input audio, needed only by models with an MFCC encoder.
         seed: seed of the deterministic noise source.
     """
+    return torch.cat(list(render_blocks(model, f0_hz, loudness_db, chunk_frames, audio, seed)))
+
+
+def render_blocks(
+    model,
+    f0_hz: Tensor,
+    loudness_db: Tensor,
+    chunk_frames: int = 1000,
+    audio: Tensor | None = None,
+    seed: int = 0,
+):
+    """:func:`render` one chunk at a time: yields CPU float32 ``(samples,)`` blocks whose
+    concatenation is ``render(...)`` (``frames * hop`` samples, the stream's latency already
+    removed). Memory is one chunk; a model that cannot stream gives one block (the whole
+    render)."""
     from ..export.streaming import UnsupportedGraphError
 
-    dev = next(model.parameters()).device
-    f0 = f0_hz.reshape(1, -1, 1).float().to(dev)
-    ld = loudness_db.reshape(1, -1, 1).float().to(dev)
-    n = f0.shape[1]
-    try:
-        engine = offline_engine(model, seed=seed)
-    except UnsupportedGraphError as err:
-        if n > 120 * model.frame_rate:
-            warnings.warn(f"rendering {n / model.frame_rate:.0f} s in one call ({err}); memory "
-                          "grows with the file length", stacklevel=2)
-        x = None if audio is None else audio.reshape(1, 1, -1).to(dev)
-        return model(f0, ld, x)[0].mean(0).cpu()
+    with torch.no_grad():
+        dev = next(model.parameters()).device
+        f0 = f0_hz.reshape(1, -1, 1).float().to(dev)
+        ld = loudness_db.reshape(1, -1, 1).float().to(dev)
+        n = f0.shape[1]
+        try:
+            engine = offline_engine(model, seed=seed)
+        except UnsupportedGraphError as err:
+            if n > 120 * model.frame_rate:
+                warnings.warn(f"rendering {n / model.frame_rate:.0f} s in one call ({err}); "
+                              "memory grows with the file length", stacklevel=3)
+            x = None if audio is None else audio.reshape(1, 1, -1).to(dev)
+            engine, whole = None, model(f0, ld, x)[0].mean(0).cpu()
+    if engine is None:
+        yield whole
+        return
     chunk_frames = max(1, int(chunk_frames))
-    d = engine.latency_frames
-    hop = engine.hop
-    out = torch.empty((n + d) * hop, dtype=f0.dtype)  # on the CPU
-    for c0 in range(0, n, chunk_frames):
-        y = engine(f0[:, c0:c0 + chunk_frames], ld[:, c0:c0 + chunk_frames])[0].mean(0)
-        out[c0 * hop: c0 * hop + y.shape[0]] = y.cpu()
-    out[n * hop:] = engine.flush()[0].mean(0).cpu()
-    return out[d * hop:]  # the stream lags by d frames
+
+    def steps():
+        for c0 in range(0, n, chunk_frames):
+            yield lambda c0=c0: engine(f0[:, c0:c0 + chunk_frames], ld[:, c0:c0 + chunk_frames])
+        yield engine.flush
+
+    skip = engine.latency_frames * engine.hop  # the stream lags by latency_frames frames
+    left = n * engine.hop
+    for step in steps():
+        with torch.no_grad():
+            y = step()[0].mean(0).cpu().to(torch.float32)
+        if skip:
+            k = min(skip, y.shape[0])
+            y, skip = y[k:], skip - k
+        y = y[:left]
+        left -= y.shape[0]
+        if y.shape[0]:
+            yield y
