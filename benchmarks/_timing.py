@@ -18,7 +18,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 
-__all__ = ["set_threads", "time_fwd_bwd", "time_fwd", "print_table"]
+__all__ = ["set_threads", "time_fwd_bwd", "time_fwd", "print_table", "clock_named", "call_once",
+           "timed"]
 
 
 def set_threads(n: int = 2) -> None:
@@ -88,3 +89,36 @@ def print_table(title: str, rows: Sequence[tuple[str, float, Mapping[str, float]
         cells = [name, f"{seconds * 1e3:.0f}"]
         cells += [f"{ratios[c]:.2f}" if c in ratios else "" for c in cols]
         print("| " + " | ".join(cells) + " |")
+
+
+def clock_named(name: str) -> Callable[[], float]:
+    """``"cpu"``: process CPU time over all threads (steadier on a busy machine); else wall."""
+    return time.process_time if name == "cpu" else time.perf_counter
+
+
+def call_once(fn: Callable[[], torch.Tensor], leaves: Sequence[torch.Tensor], backward: bool,
+              device: str, clock: Callable[[], float]) -> float:
+    """Seconds of one call of ``fn`` (``backward``: and of ``fn().square().mean().backward()``,
+    with the gradients of ``leaves`` cleared first), synchronised on CUDA."""
+    for x in leaves:
+        x.grad = None
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = clock()
+    if backward:
+        fn().square().mean().backward()
+    else:
+        with torch.no_grad():
+            fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return clock() - t0
+
+
+def timed(fn: Callable[[], torch.Tensor], runs: int, device: str, backward: bool,
+          leaves: Sequence[torch.Tensor] = (), clock: Callable[[], float] = time.perf_counter
+          ) -> tuple[float, float, float]:
+    """``(median, min, max)`` seconds of ``runs`` calls after one warm-up call."""
+    times = [call_once(fn, leaves, backward, device, clock) for _ in range(runs + 1)][1:]
+    return statistics.median(times), min(times), max(times)
+

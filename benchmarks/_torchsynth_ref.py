@@ -27,10 +27,10 @@ reports each side's median and range and the median and range of the per-repeat 
 from __future__ import annotations
 
 import statistics
-import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
+from _timing import call_once, clock_named
 
 
 def load():
@@ -125,36 +125,19 @@ def fm_pair(ts, cfg, batch: int, device, midi: float, levels_frames: int | None 
     return fn, leaves + g
 
 
-def _call(fn: Callable[[], torch.Tensor], leaves: Sequence[torch.Tensor], backward: bool,
-          device: str, clock: Callable[[], float]) -> float:
-    for x in leaves:
-        x.grad = None
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = clock()
-    if backward:
-        fn().square().mean().backward()
-    else:
-        with torch.no_grad():
-            fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return clock() - t0
-
-
 def paired(ours, theirs, runs: int, device: str, backward: bool, clock: str = "wall") -> dict:
     """Time ``ours = (fn, leaves)`` and ``theirs`` alternately (one warm-up call each, then
     ``runs`` repeats, the order swapped every repeat); ``fn()`` returns the output tensor.
 
     Returns ``{"ours": [s], "theirs": [s], "ratio": [ours / theirs per repeat]}``.
     """
-    now = time.process_time if clock == "cpu" else time.perf_counter
+    now = clock_named(clock)
     out = {"ours": [], "theirs": [], "ratio": []}
     for side in (ours, theirs):
-        _call(*side, backward, device, now)
+        call_once(*side, backward, device, now)
     for i in range(runs):
         order = (("ours", ours), ("theirs", theirs))
-        got = {k: _call(*side, backward, device, now) for k, side in order[:: 1 - 2 * (i % 2)]}
+        got = {k: call_once(*side, backward, device, now) for k, side in order[:: 1 - 2 * (i % 2)]}
         out["ours"].append(got["ours"])
         out["theirs"].append(got["theirs"])
         out["ratio"].append(got["ours"] / got["theirs"])

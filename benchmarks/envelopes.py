@@ -29,10 +29,11 @@ Figures on a shared machine are noisy; the script prints what it measured.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import torch
+from _timing import clock_named
+from _timing import timed as timed_clock
 from _torchsynth_ref import adsr as ts_adsr
 from _torchsynth_ref import config as ts_config
 from _torchsynth_ref import lfo as ts_lfo
@@ -47,27 +48,6 @@ from ddsp_models.processors.lfo import LFO
 SR, FR, SECONDS = 16000, 250, 4.0
 
 
-CLOCK = time.perf_counter
-
-
-def timed(fn, runs: int, device: str, backward: bool, leaves=()):
-    times = []
-    for i in range(runs + 1):
-        for x in leaves:
-            x.grad = None
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = CLOCK()
-        if backward:
-            fn().square().mean().backward()
-        else:
-            with torch.no_grad():
-                fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first run warms up
-            times.append(CLOCK() - t0)
-    return statistics.median(times), min(times), max(times)
 
 
 def leaf(shape, value, device, gen=None):
@@ -89,8 +69,7 @@ def main(argv=None) -> None:
     ap.add_argument("--control-rate", type=int, default=FR,
                     help="torchsynth's control rate (Hz) for its upsampled rows")
     args = ap.parse_args(argv)
-    global CLOCK
-    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    timed = functools.partial(timed_clock, clock=clock_named(args.clock))
     torch.set_num_threads(args.threads)
     dev, b = args.device, args.batch
     n = int(SR * SECONDS)

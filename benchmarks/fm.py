@@ -22,10 +22,11 @@ Figures on a shared machine are noisy; the script prints what it measured.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import torch
+from _timing import clock_named
+from _timing import timed as timed_clock
 from _torchsynth_ref import config as ts_config
 from _torchsynth_ref import fm_pair
 from _torchsynth_ref import load as load_torchsynth
@@ -35,27 +36,6 @@ from ddsp_models.processors.fm import FMSynth, NoiseBandSynth
 
 SR, FR, SECONDS = 16000, 250, 4.0
 
-CLOCK = time.perf_counter
-
-
-def timed(fn, runs: int, device: str, backward: bool, leaves=()):
-    times = []
-    for i in range(runs + 1):
-        for x in leaves:
-            x.grad = None
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = CLOCK()
-        if backward:
-            fn().square().mean().backward()
-        else:
-            with torch.no_grad():
-                fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first call warms up
-            times.append(CLOCK() - t0)
-    return statistics.median(times), min(times), max(times)
 
 
 def row(name, stats):
@@ -106,8 +86,7 @@ def main():
     ap.add_argument("--compare-only", action="store_true",
                     help="only the torchsynth comparison (or its one-line note)")
     a = ap.parse_args()
-    global CLOCK
-    CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
+    timed = functools.partial(timed_clock, clock=clock_named(a.clock))
     torch.set_num_threads(a.threads)
     dev, b = a.device, a.batch
     frames = int(SECONDS * FR)
