@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .errors import DDSPError
-from .features.resample import resample
+from .features.resample import resample, resampled_size
 
 __all__ = ["load_audio", "save_audio", "resample", "AudioFileError", "supported_extensions",
            "read_blocks", "resample_blocks", "resampled_size", "save_audio_blocks"]
@@ -156,14 +156,6 @@ def read_blocks(path: str | os.PathLike, block_frames: int = 65536):
         raise _decode_error(path, e) from e
     if n == 0:
         raise AudioFileError(f"{str(path)!r} holds no audio samples (0 frames)")
-
-
-def resampled_size(n_samples: int, orig_sr: float, new_sr: float) -> int:
-    """Length of ``n_samples`` resampled from ``orig_sr`` to ``new_sr`` by :func:`resample`
-    or :func:`resample_blocks` (soxr's rule, computed without resampling anything)."""
-    if orig_sr == new_sr:
-        return int(n_samples)
-    return int(n_samples / (orig_sr / new_sr) + 0.5)
 
 
 def resample_blocks(blocks, orig_sr: float, new_sr: float, quality: str = "HQ"):

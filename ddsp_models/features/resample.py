@@ -11,15 +11,16 @@ from torch import Tensor
 
 from ..errors import InvalidInputError
 
-__all__ = ["resample", "resampled_length"]
+__all__ = ["resample", "resampled_size"]
 
 
-def resampled_length(n_samples: int, orig_sr: float, new_sr: float) -> int:
-    """Length soxr returns for ``n_samples`` at ``orig_sr`` resampled to ``new_sr``."""
-    import soxr
-
-    probe = soxr.resample(np.zeros((n_samples, 1), np.float32), orig_sr, new_sr)
-    return probe.shape[0]
+def resampled_size(n_samples: int, orig_sr: float, new_sr: float) -> int:
+    """Length of ``n_samples`` resampled from ``orig_sr`` to ``new_sr`` by :func:`resample`
+    or :func:`ddsp_models.audio_io.resample_blocks` (soxr's rule, computed without resampling
+    anything)."""
+    if orig_sr == new_sr:
+        return int(n_samples)
+    return int(n_samples / (orig_sr / new_sr) + 0.5)
 
 
 def resample(audio: Tensor, orig_sr: float, new_sr: float, quality: str = "HQ") -> Tensor:
