@@ -113,7 +113,7 @@ def test_checkpoint_from_training_loads_without_lightning(tmp_path):
                         hop_seconds=0.25)
     prepare_dataset(src, tmp_path / "data", cfg, progress=False,
                     load_fn=lambda path, sr: (tones[path][None], T.SR),
-                    f0_fn=T._features, loudness_fn=T._loudness, log=lambda m: None)
+                    f0_fn=T.constant_f0, loudness_fn=T.rms_loudness_db, log=lambda m: None)
     run = tmp_path / "run"
     train_main(["--config", str(T._recipe(tmp_path)), "--data.path", str(tmp_path / "data"),
                 "--trainer.default_root_dir", str(run), "--trainer.max_steps", "2",

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _stub_features import constant_f0, rms_loudness_db
 import torch
 
 from ddsp_models.cli.train import main as train_main
@@ -34,18 +35,6 @@ def _tone(f0: float, seconds: float = 1.25) -> torch.Tensor:
     return 0.3 * sum(torch.sin(k * ph) / k for k in range(1, 4)) + 0.01 * torch.randn(t.shape)
 
 
-def _f0(audio, sample_rate, frame_rate, method, viterbi):
-    n = audio.shape[-1] // (sample_rate // frame_rate)
-    return torch.full((1, n), 220.0), torch.ones(1, n)
-
-
-def _loudness(audio, sample_rate, frame_rate):
-    hop = sample_rate // frame_rate
-    n = audio.shape[-1] // hop
-    x = audio[..., : n * hop].reshape(1, n, hop)
-    return 20 * torch.log10(x.square().mean(-1).sqrt().clamp_min(1e-5))
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
@@ -59,7 +48,7 @@ def data_dir(tmp_path_factory):
     cfg = PrepareConfig(sample_rate=SR, frame_rate=FR, example_seconds=0.256, hop_seconds=0.256)
     prepare_dataset(src, root / "data", cfg, progress=False,
                     load_fn=lambda path, sr: (tones[path][None], SR),
-                    f0_fn=_f0, loudness_fn=_loudness, log=lambda m: None)
+                    f0_fn=constant_f0, loudness_fn=rms_loudness_db, log=lambda m: None)
     return root / "data"
 
 
