@@ -97,6 +97,10 @@ def _corrupt_model(tmp_path, model_dir, kind: str):
         p = tmp_path / "garbage.ckpt"
         p.write_bytes(b"PK\x03\x04 this is not a zip" * 10)
         return p
+    elif kind == "text_ckpt":  # torch's unpickler once answered "error: 101" to this
+        p = tmp_path / "text.ckpt"
+        p.write_text("hello, this is not a checkpoint")
+        return p
     elif kind == "foreign_ckpt":
         p = tmp_path / "foreign.ckpt"
         torch.save({"model": {"w": torch.zeros(2)}}, p)
@@ -108,7 +112,7 @@ def _corrupt_model(tmp_path, model_dir, kind: str):
 
 CORRUPT = ["empty_weights", "garbage_weights", "truncated_weights", "empty_config",
            "invalid_config", "unknown_key_config", "zero_rate_config", "missing_weights",
-           "bad_stats", "empty_ckpt", "garbage_ckpt", "foreign_ckpt"]
+           "bad_stats", "empty_ckpt", "garbage_ckpt", "text_ckpt", "foreign_ckpt"]
 
 
 def _one_line_error(capsys, *needles: str) -> str:
@@ -134,6 +138,17 @@ def test_load_model_names_the_broken_file(tmp_path, model_dir, kind):
     msg = str(info.value)
     assert "\n" not in msg.strip()
     assert str(path) in msg  # names the file (or its folder)
+
+
+def test_a_text_file_as_checkpoint_is_named_as_such(tmp_path, model_dir):
+    """The sweep's ``error: 101``: torch's weights-only unpickler reads "he" as BINGET 101 and
+    raises KeyError(101). The message must say what the file is, not that number."""
+    path = _corrupt_model(tmp_path, model_dir, "text_ckpt")
+    with pytest.raises(ModelLoadError) as info:
+        load_model(path)
+    msg = str(info.value)
+    assert "not a zip archive" in msg or "is not one" in msg, msg
+    assert "101" not in msg, msg
 
 
 def test_load_model_resolves_names_folders_and_checkpoints(tmp_path, model_dir, monkeypatch):

@@ -154,8 +154,65 @@ def _check_before_fit(cli: TrainCLI, ckpt_dir: Path, export: str | None) -> None
             check_writable_folder(Path(export).resolve().parent)
 
 
+class _HeldMessages:
+    """Hold Lightning's set-up chatter (``Seed set to 0``, ``GPU available: ...``, tips, and
+    warnings) while the run is built and checked: if a check fails the user sees the one error
+    line alone; once all checks pass the held messages are shown as they would have been."""
+
+    LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+
+    def __enter__(self):
+        import logging
+
+        self.records: list = []
+        held = self.records
+
+        class Hold(logging.Handler):
+            def emit(self, record):
+                held.append(record)
+
+        self.saved = []
+        for name in self.LOGGERS:
+            log = logging.getLogger(name)
+            self.saved.append((log, log.handlers[:], log.propagate))
+            log.handlers[:] = [Hold()]
+            log.propagate = False
+        self.warnings = warnings.catch_warnings(record=True)
+        self.caught = self.warnings.__enter__()
+        warnings.simplefilter("default")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.warnings.__exit__(exc_type, exc, tb)
+        for log, handlers, propagate in self.saved:
+            log.handlers[:] = handlers
+            log.propagate = propagate
+        if exc_type is None:  # all checks passed: show what was held, in order
+            for w in self.caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            for record in self.records:
+                import logging
+
+                logging.getLogger(record.name).handle(record)
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with _HeldMessages():
+        cli, ckpt_path = _build_and_check(argv)
+    trainer, cfg = cli.trainer, cli.config
+    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
+    export = cfg.get("export")
+    if export and trainer.is_global_zero:
+        cli.model.save_pretrained(export)
+        print(f"exported the model to {export}", file=sys.stderr)
+    return 0
+
+
+def _build_and_check(argv: list[str]):
+    """The LightningCLI of ``argv`` with everything checked that could fail later; returns
+    ``(cli, ckpt_path)`` (the resolved checkpoint to resume from, or ``None``)."""
     cli = _make_cli(argv)
     trainer, cfg = cli.trainer, cli.config
     if trainer._accelerator_connector.use_distributed_sampler:
@@ -171,12 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep_folder(ckpt_dir)  # temporaries of a run killed while writing a checkpoint
     ckpt_path = _resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
     _check_before_fit(cli, ckpt_dir, cfg.get("export"))
-    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, weights_only=True)
-    export = cfg.get("export")
-    if export and trainer.is_global_zero:
-        cli.model.save_pretrained(export)
-        print(f"exported the model to {export}", file=sys.stderr)
-    return 0
+    return cli, ckpt_path
 
 
 if __name__ == "__main__":  # pragma: no cover

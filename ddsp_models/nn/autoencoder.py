@@ -78,10 +78,18 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     if path.stat().st_size == 0:
         raise ModelLoadError(f"{path} is empty (0 bytes): the checkpoint was not written "
                              f"completely; {fix}")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives (torch >= 1.6)
+        # Read anyway, torch's unpickler gives meaningless errors on such bytes (a text file
+        # starting "he" raises KeyError(101)): name the problem instead.
+        raise ModelLoadError(f"{path} is not a checkpoint: torch.save writes a zip archive and "
+                             f"this file is not one (text, audio, another format?); {fix}")
     try:
         ckpt = torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as err:  # UnpicklingError, EOFError, RuntimeError (zip), ...
-        raise ModelLoadError(f"{path} is not a readable checkpoint ({_short(err)}); {fix}") from err
+    except Exception as err:  # UnpicklingError, EOFError, RuntimeError (zip), KeyError ...
+        raise ModelLoadError(f"{path} is a zip archive but not a readable checkpoint "
+                             f"({type(err).__name__}: {_short(err)}); {fix}") from err
     if not isinstance(ckpt, dict):
         raise ModelLoadError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict; {fix}")
     return ckpt
