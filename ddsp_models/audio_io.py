@@ -79,14 +79,9 @@ def load_audio(
     if data.size == 0:
         raise AudioFileError(f"{str(path)!r} holds no audio samples (0 frames)")
     if not np.isfinite(data).all():
-        n_bad = int((~np.isfinite(data)).sum())
-        raise AudioFileError(
-            f"{str(path)!r} has {n_bad} NaN or infinite samples (a float file written by broken "
-            "code?); fix the file, or load it with soundfile and clean it with np.nan_to_num"
-        )
+        raise _nonfinite_error(path, int((~np.isfinite(data)).sum()))
     if mono:  # without a (channels, samples) copy of the whole file: memory of long files
-        audio = torch.from_numpy(np.ascontiguousarray(data[:, 0]) if data.shape[1] == 1
-                                 else data.mean(axis=1, dtype=np.float32))
+        audio = _mix_mono(data)
     else:
         audio = torch.from_numpy(np.ascontiguousarray(data.T))  # (channels, samples)
     if sample_rate is not None and int(sample_rate) != sr:
@@ -95,6 +90,21 @@ def load_audio(
         audio = resample(audio, sr, int(sample_rate))
         sr = int(sample_rate)
     return audio.to(torch.float32), int(sr)
+
+
+def _mix_mono(data: np.ndarray) -> Tensor:
+    """``(samples, channels)`` float32 as soundfile reads it -> ``(samples,)``: the mean of
+    the channels (the one mix-down of :func:`load_audio` and :func:`read_blocks`, so a file
+    read in blocks gives the whole file's samples bit for bit)."""
+    if data.shape[1] == 1:
+        return torch.from_numpy(np.ascontiguousarray(data[:, 0]))
+    return torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+
+
+def _nonfinite_error(path: Path, n_bad: int) -> AudioFileError:
+    return AudioFileError(
+        f"{str(path)!r} has {n_bad} NaN or infinite samples (a float file written by broken "
+        "code?); fix the file, or load it with soundfile and clean it with np.nan_to_num")
 
 
 def _decode_error(path: Path, e: Exception) -> AudioFileError:
@@ -120,15 +130,17 @@ def _write_format(path: Path) -> str:
     return fmt
 
 
-def read_blocks(path: str | os.PathLike, block_frames: int = 65536):
+def read_blocks(path: str | os.PathLike, block_frames: int = 65536, mono: bool = False):
     """Read an audio file block by block: yields ``(sample_rate, block)`` with ``block``
     float32 ``(channels, <= block_frames)`` (the values :func:`load_audio` gives with
-    ``mono=False``). Memory is one block, whatever the file's length.
+    ``mono=False``), or with ``mono`` ``(<= block_frames,)`` (those of ``mono=True``, bit for
+    bit). Memory is one block, whatever the file's length.
 
     Raises:
         FileNotFoundError: no such file.
         AudioFileError: unreadable/corrupt file (also when found mid-file), no samples, or
-            NaN/inf samples (raised at the block holding them).
+            NaN/inf samples (raised at the block holding the first, once the rest of the file
+            is read to count them: the error :func:`load_audio` gives).
     """
     import soundfile as sf
 
@@ -146,12 +158,14 @@ def read_blocks(path: str | os.PathLike, block_frames: int = 65536):
                 if data.shape[0] == 0:
                     break
                 if not np.isfinite(data).all():
-                    raise AudioFileError(
-                        f"{str(path)!r} has NaN or infinite samples (a float file written by "
-                        "broken code?); fix the file, or load it with soundfile and clean it "
-                        "with np.nan_to_num")
+                    n_bad = int((~np.isfinite(data)).sum())
+                    while (data := f.read(int(block_frames), dtype="float32",
+                                          always_2d=True)).shape[0]:
+                        n_bad += int((~np.isfinite(data)).sum())
+                    raise _nonfinite_error(path, n_bad)
                 n += data.shape[0]
-                yield sr, torch.from_numpy(np.ascontiguousarray(data.T))
+                yield sr, (_mix_mono(data) if mono else
+                           torch.from_numpy(np.ascontiguousarray(data.T)))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise _decode_error(path, e) from e
     if n == 0:

@@ -6,6 +6,12 @@ file** (a file over a minute in segments that see 2 s of their neighbours: the s
 bounded memory) → cut into examples (default 4 s, hop 1 s; the last example is aligned to the end of the
 file; a file shorter than one example is zero-padded) → buffer → write shards.
 
+A file is never held whole: it is streamed (:func:`ddsp_models.audio_io.read_blocks`, mixed
+to mono and resampled block by block, the same samples as a whole-file read) three times:
+to check it (decodable to its end, finite, not silent, its length) before anything of it is
+used, to compute its features segment by segment, and to cut its examples. A file that
+turns out unreadable is skipped with its reason and none of its examples reaches a shard.
+
 Output folder:
 
 * ``shard-00000.safetensors`` …: tensors ``audio (N, n_samples)``, ``f0_hz``,
@@ -19,12 +25,16 @@ and swapped in whole once complete (:func:`ddsp_models.data.atomic.atomic_dir`):
 interrupted or killed run leaves the previous dataset intact and readable, and its temporary
 folder is removed (or, after ``kill -9``, swept by the next run). Files other than a dataset's
 own (notes, a README) found in an existing ``DATA_DIR`` are carried over into the new one; a
-non-empty folder that is not a prepared dataset is refused. Memory is bounded by one file's
-audio and features plus one shard: examples are written shard by shard as files are analysed.
+non-empty folder that is not a prepared dataset is refused. Memory does not grow with a
+file's length beyond its features (3 float32 tracks at the frame rate, 1/21 of the audio at
+the defaults): what is held at once is one analysis segment (64 s of audio and the analysis's
+working memory), the example being cut and one shard of examples, written shard by shard as
+files are analysed.
 
 With ``workers > 1`` the files are analysed in worker processes that end with their parent
 (``SIGTERM``, ``SIGINT``, the parent's death: ``PR_SET_PDEATHSIG`` on Linux, a watchdog thread
-elsewhere); Ctrl-C stops them at once.
+elsewhere); Ctrl-C stops them at once. A worker returns a file's features, not its audio: the
+parent streams the audio itself to cut the examples.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ import torch
 
 from ..core.upsample import frame_hop
 from ..errors import DatasetError, InvalidInputError
+from ..transfer.features import BlockReader
 from .atomic import atomic_dir, atomic_save_safetensors, atomic_write_json
 from .note_stats import note_statistics
 from .stats import compute_stats
@@ -132,10 +143,112 @@ def slice_starts(n_samples_file: int, example: int, hop: int, align: int) -> lis
     return starts
 
 
-def _default_load(path: str, sample_rate: int):
-    from ..audio_io import load_audio
+class _Unreadable(Exception):
+    """A streamed file failed part-way (decoding, NaN samples, a length that changed); the
+    message is the skip reason."""
 
-    return load_audio(path, sample_rate=sample_rate, mono=True)
+
+class _StreamedFile:
+    """A file's audio, mono at ``sample_rate``, read from disk on each :meth:`blocks` (the
+    default loader's answer: nothing of the file is held; small to pickle)."""
+
+    def __init__(self, path: str, sample_rate: int):
+        self.path, self.sample_rate = str(path), int(sample_rate)
+        self.identity = _identity(self.path)  # checked after the last read: the same file
+
+    def blocks(self, n_expected: int | None = None) -> Iterator[torch.Tensor]:
+        """``(samples,)`` float32 blocks whose concatenation is ``load_audio(path,
+        sample_rate, mono=True)``; raises :class:`_Unreadable` on a decoding error or when
+        the length is not ``n_expected``."""
+        from ..audio_io import read_blocks, resample_blocks
+
+        n = 0
+        try:
+            blocks = read_blocks(self.path, mono=True)
+            sr, first = next(blocks)  # an empty file raises AudioFileError here
+            mono = _chain(first, (b for _, b in blocks))
+            for b in resample_blocks(mono, sr, self.sample_rate):
+                n += b.numel()
+                if n_expected is not None and n > n_expected:
+                    break
+                yield b
+        except ImportError:  # a broken installation is not a bad file
+            raise
+        except Exception as e:
+            raise _Unreadable(f"unreadable: {type(e).__name__}: {e}") from e
+        if n_expected is not None and n != n_expected:
+            raise _Unreadable(f"unreadable: the file changed while being read ({n_expected} "
+                              f"samples, then {'more' if n > n_expected else n})")
+
+    def check_unchanged(self) -> None:
+        if self.identity is None or _identity(self.path) != self.identity:
+            raise _Unreadable("unreadable: the file changed while being read")
+
+
+def _identity(path: str) -> tuple | None:
+    """(inode, size, modification time) of ``path``; None if it cannot be had."""
+    try:
+        st = os.stat(path)
+    except OSError:  # reading then says why
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+class _InMemory:
+    """A file's audio as a custom ``load_fn`` returned it, mono ``(samples,)``: one block."""
+
+    def __init__(self, audio: torch.Tensor):
+        self.audio = audio
+
+    def blocks(self, n_expected: int | None = None) -> Iterator[torch.Tensor]:
+        yield self.audio
+
+    def check_unchanged(self) -> None:
+        pass
+
+
+def _default_load(path: str, sample_rate: int) -> _StreamedFile:
+    """The default loader: the file streamed from disk (a custom ``load_fn`` returns
+    ``(audio, sr)`` instead, held in memory)."""
+    return _StreamedFile(path, sample_rate)
+
+
+def _open(path: str, cfg: PrepareConfig, load_fn) -> _StreamedFile | _InMemory:
+    loaded = load_fn(path, cfg.sample_rate)
+    if isinstance(loaded, _StreamedFile):
+        return loaded
+    audio, sr = loaded
+    audio = torch.as_tensor(audio, dtype=torch.float32)
+    if audio.dim() > 1:  # (C, L) or (1, L) after mono mixing
+        audio = audio.reshape(-1, audio.shape[-1]).mean(0)
+    if int(sr) != cfg.sample_rate:
+        raise RuntimeError(f"loader returned {sr} Hz, expected {cfg.sample_rate} Hz")
+    return _InMemory(audio)
+
+
+def _scan(source) -> tuple[int, bool, float]:
+    """One pass over ``source``'s blocks: ``(samples, all finite, peak |x|)`` (the peak of the
+    finite samples)."""
+    n, finite, peak = 0, True, 0.0
+    for b in source.blocks():
+        n += b.numel()
+        if not b.numel():
+            continue
+        if not torch.isfinite(b).all():
+            finite = False
+        elif finite:
+            peak = max(peak, float(b.abs().max()))
+    return n, finite, peak
+
+
+def _padded_length(n_file: int, cfg: PrepareConfig) -> int:
+    """A file's samples zero-padded to a whole number of hops and at least one example."""
+    return max(cfg.n_samples, -(-n_file // cfg.frame_hop) * cfg.frame_hop)
 
 
 def _default_f0(audio, sample_rate, frame_rate, method, viterbi):
@@ -161,33 +274,45 @@ def _fit_frames(x: torch.Tensor, n: int, what: str) -> np.ndarray:
 
 
 def _analyse_file(path: str, cfg: PrepareConfig, load_fn, f0_fn, loudness_fn) -> dict:
-    """Load one file and compute its features; returns a dict (``skip`` holds a reason)."""
+    """Check one file and compute its features; returns a dict (``skip`` holds a reason)
+    with ``source`` (the file's audio to cut the examples from: a :class:`_StreamedFile`,
+    which holds no audio, or a custom loader's :class:`_InMemory`), ``n_file`` (samples) and
+    the ``(padded frames,)`` tracks."""
     try:
-        audio, sr = load_fn(path, cfg.sample_rate)
-        audio = torch.as_tensor(audio, dtype=torch.float32)
-        if audio.dim() > 1:  # (C, L) or (1, L) after mono mixing
-            audio = audio.reshape(-1, audio.shape[-1]).mean(0)
-        if int(sr) != cfg.sample_rate:
-            raise RuntimeError(f"loader returned {sr} Hz, expected {cfg.sample_rate} Hz")
+        source = _open(path, cfg, load_fn)
+        n_file, finite, peak = _scan(source)  # the whole file is checked before any use
     except ImportError:  # a broken installation is not a bad file
         raise
+    except _Unreadable as e:
+        return {"path": path, "skip": str(e)}
     except Exception as e:  # unreadable: report and go on
         return {"path": path, "skip": f"unreadable: {type(e).__name__}: {e}"}
-    if audio.numel() == 0:
+    if n_file == 0:
         return {"path": path, "skip": "empty: no samples"}
-    if not torch.isfinite(audio).all():
+    if not finite:
         return {"path": path, "skip": "unreadable: contains NaN or infinite samples"}
-    peak = float(audio.abs().max())
     peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
     if peak_db < cfg.silence_db:
         return {"path": path, "skip": f"silent: peak {peak_db:.1f} dB < {cfg.silence_db} dB"}
-    n_file = audio.numel()
-    hop = cfg.frame_hop
-    n_padded = max(cfg.n_samples, -(-n_file // hop) * hop)
-    padded = torch.nn.functional.pad(audio, (0, n_padded - n_file))
-    del audio
-    return {"path": path, "audio": padded.numpy(), "n_file": n_file,
-            **_features_in_segments(padded, cfg, f0_fn, loudness_fn)}
+    reader = BlockReader(source.blocks(n_file), _padded_length(n_file, cfg))  # zero-padded
+    try:
+        features = _features_in_segments(reader, cfg, f0_fn, loudness_fn)
+    except _Unreadable as e:  # the file changed since the check: nothing of it is used yet
+        return {"path": path, "skip": str(e)}
+    return {"path": path, "source": source, "n_file": n_file, **features}
+
+
+def _examples(res: dict, cfg: PrepareConfig) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, audio (n_samples,))`` of the examples of an analysed file, cut from a stream
+    of its (zero-padded) audio: only one example plus a block is held."""
+    n_file = res["n_file"]
+    stream = res["source"].blocks(n_file)
+    reader = BlockReader(stream, _padded_length(n_file, cfg))
+    for s in slice_starts(n_file, cfg.n_samples, cfg.hop_samples, cfg.frame_hop):
+        yield s, reader.read(s, s + cfg.n_samples).numpy().copy()
+    for _ in stream:  # to its end: the length is checked there
+        pass
+    res["source"].check_unchanged()
 
 
 #: A file longer than this (plus context) is analysed in segments of this many seconds, each
@@ -202,11 +327,15 @@ SEGMENT_SECONDS = 60.0
 CONTEXT_SECONDS = 2.0
 
 
-def _features_in_segments(padded: torch.Tensor, cfg: PrepareConfig, f0_fn, loudness_fn) -> dict:
+def _features_in_segments(padded: torch.Tensor | BlockReader, cfg: PrepareConfig, f0_fn,
+                           loudness_fn) -> dict:
     """f0, confidence and loudness ``(n_frames,)`` float32 of ``padded`` (a whole number of
-    hops long), in segments with context (see :data:`SEGMENT_SECONDS`)."""
+    hops long), in segments with context (see :data:`SEGMENT_SECONDS`). ``padded`` is a
+    tensor or a :class:`BlockReader` over its stream, read forward one segment with its
+    context at a time (the same frames)."""
     hop = cfg.frame_hop
-    n_frames = padded.numel() // hop
+    streamed = isinstance(padded, BlockReader)
+    n_frames = (padded.n_samples if streamed else padded.numel()) // hop
     seg = max(1, int(round(SEGMENT_SECONDS * cfg.frame_rate)))
     ctx = int(round(CONTEXT_SECONDS * cfg.frame_rate))
     out = {k: np.empty(n_frames, np.float32) for k in ("f0_hz", "f0_confidence", "loudness_db")}
@@ -214,7 +343,7 @@ def _features_in_segments(padded: torch.Tensor, cfg: PrepareConfig, f0_fn, loudn
         [(t, min(n_frames, t + seg)) for t in range(0, n_frames, seg)]
     for t0, t1 in bounds:
         a, b = max(0, t0 - ctx), min(n_frames, t1 + ctx)
-        piece = padded[a * hop: b * hop][None]
+        piece = (padded.read(a * hop, b * hop) if streamed else padded[a * hop: b * hop])[None]
         with torch.no_grad():
             f0, conf = f0_fn(piece, cfg.sample_rate, cfg.frame_rate, cfg.f0_method, cfg.viterbi)
             ld = loudness_fn(piece, cfg.sample_rate, cfg.frame_rate)
@@ -283,7 +412,7 @@ def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn) -> Iterator[d
         ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init, initargs=(os.getpid(),))
         try:
-            # at most 2 files per worker in flight: results (whole files) never pile up
+            # at most 2 files per worker in flight: results (features) never pile up
             pending: list = []
             todo = iter(files)
             for p in todo:
@@ -325,7 +454,7 @@ class _ShardWriter:
         if not n:
             return
         name = f"shard-{len(self.shards):05d}.safetensors"
-        tensors = {k: torch.from_numpy(np.stack(v).astype(np.float32))
+        tensors = {k: torch.from_numpy(np.stack(v).astype(np.float32, copy=False))
                    for k, v in self.buffer.items() if k not in ("source", "start")}
         tensors["source"] = torch.tensor(self.buffer["source"], dtype=torch.int32)
         tensors["start"] = torch.tensor(self.buffer["start"], dtype=torch.int64)
@@ -409,9 +538,11 @@ def prepare_dataset(
 
     ``load_fn(path, sample_rate) -> (audio, sr)``, ``f0_fn(audio (1, L), sample_rate,
     frame_rate, method, viterbi) -> (f0_hz, confidence)`` and ``loudness_fn(audio (1, L),
-    sample_rate, frame_rate) -> loudness_db`` default to :mod:`ddsp_models.audio_io` and
-    :mod:`ddsp_models.features`; tests inject cheap ones. With ``workers > 1`` files are
-    analysed in that many processes (the functions must then be picklable).
+    sample_rate, frame_rate) -> loudness_db`` default to :mod:`ddsp_models.audio_io` (each
+    file streamed from disk, never held whole) and :mod:`ddsp_models.features`; tests inject
+    cheap ones (a custom ``load_fn``'s audio is held in memory, as one block). With
+    ``workers > 1`` files are analysed in that many processes (the functions must then be
+    picklable).
     Unreadable, empty and silent files are skipped and reported by name.
 
     Everything that can be checked is checked before any file is analysed (the recordings
@@ -466,22 +597,27 @@ def _prepare_into(out_dir: Path, files: list[Path], audio_dir: Path, cfg: Prepar
                 skipped.append({"path": rel, "reason": res["skip"]})
                 log(f"skipped {rel}: {res['skip']}")
                 continue
-            starts = slice_starts(res["n_file"], cfg.n_samples, cfg.hop_samples, hop)
-            src = len(kept)
-            for s in starts:
-                f = s // hop
-                writer.add(
-                    audio=res["audio"][s : s + cfg.n_samples],
-                    f0_hz=res["f0_hz"][f : f + cfg.n_frames],
-                    f0_confidence=res["f0_confidence"][f : f + cfg.n_frames],
-                    loudness_db=res["loudness_db"][f : f + cfg.n_frames],
-                    source=src,
-                    start=s,
-                )
+            src, n_examples = len(kept), 0
+            try:
+                for s, audio in _examples(res, cfg):
+                    f = s // hop
+                    writer.add(
+                        audio=audio,
+                        f0_hz=res["f0_hz"][f : f + cfg.n_frames],
+                        f0_confidence=res["f0_confidence"][f : f + cfg.n_frames],
+                        loudness_db=res["loudness_db"][f : f + cfg.n_frames],
+                        source=src,
+                        start=s,
+                    )
+                    n_examples += 1
+            except _Unreadable as e:  # some of its examples may be written: stop the run
+                raise DatasetError(f"{rel} read differently from when it was checked ({e}); "
+                                   "was it changed during the run? Leave the recordings alone "
+                                   "and run ddsp prepare again") from e
             n_real = -(-res["n_file"] // hop)  # statistics over the file's own frames only
-            for k in tracks:  # copies: the file's audio is not kept alive by a view
+            for k in tracks:  # copies of the file's own frames, not views of its tracks
                 tracks[k].append(np.array(res[k][:n_real], np.float32))
-            kept.append({"path": rel, "n_examples": len(starts),
+            kept.append({"path": rel, "n_examples": n_examples,
                          "duration_s": res["n_file"] / cfg.sample_rate})
             del res
     finally:
