@@ -135,6 +135,10 @@ def run_one(name: str, recipe: str, train_data: str, heldout: str, args, extra: 
         + (f"reached at {reached[0]:.2f} min" if reached else "not reached") + f"; {load()}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "curve.json").write_text(json.dumps(result, indent=2))
+    if args.export:  # the trained model as a shipped-model folder (ddsp train --export's)
+        folder = Path(args.export) / name
+        cli.model.save_pretrained(folder)
+        log(f"exported the model to {folder}")
     return result
 
 
@@ -181,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", default="runs/time_to_quality", help="folder of the runs")
     ap.add_argument("--plot", default=None, help="PNG of the curves")
+    ap.add_argument("--export", default=None, metavar="DIR",
+                    help="write each trained model to DIR/NAME (a model folder, as ddsp train "
+                         "--export does): how the shipped models are trained with their curves")
     ap.add_argument("--plot-only", nargs="*", default=None, metavar="CURVE_JSON")
     args = ap.parse_args(argv)
     if args.plot_only is not None:

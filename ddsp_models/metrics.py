@@ -3,7 +3,8 @@
 For a model's output ``y`` and the original ``x`` (audio ``(B, L)``, same rate):
 
 * ``spectral_distance``: the multi-scale spectral distance (DDSP's SpectralLoss: FFT sizes
-  2048…64, L1 of linear + log magnitudes, summed over sizes), averaged over examples;
+  2048…64 at 16 kHz, scaled with the rate so windows keep their duration — 6144…192 at
+  48 kHz —, L1 of linear + log magnitudes, summed over sizes), averaged over examples;
 * ``loudness_l1_db``: mean |loudness(y) − loudness(x)| in dB over all frames;
 * ``f0_l1_cents``: mean |1200 log2(f0(y) / f0(x))| over frames where the original is voiced
   (f0 confidence ≥ ``confidence_threshold``);
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["f0_metrics", "loudness_l1", "spectral_distance", "spectrogram_figure",
-           "OUTLIER_CENTS"]
+           "metric_fft_sizes", "OUTLIER_CENTS"]
 
 OUTLIER_CENTS = 50.0
 
@@ -57,12 +58,28 @@ def loudness_l1(ld_out: Tensor, ld_ref: Tensor) -> float:
     return float((torch.as_tensor(ld_out).double() - torch.as_tensor(ld_ref).double()).abs().mean())
 
 
-def spectral_distance(out: Tensor, ref: Tensor) -> float:
-    """DDSP's multi-scale spectral distance between ``(B, L)`` (or ``(B, C, L)``) signals."""
+#: The rate DDSP's FFT sizes (2048 ... 64) were chosen for.
+REFERENCE_RATE = 16000
+
+
+def metric_fft_sizes(sample_rate: int = REFERENCE_RATE) -> list[int]:
+    """DDSP's FFT sizes scaled to ``sample_rate`` (Hz) so each window lasts as long as at
+    16 kHz (×3 at 48 kHz: 6144 ... 192, as DDSP-VST's 48 kHz setup): spectral distances of
+    models at different rates then compare the same time-frequency resolutions."""
+    from .nn.losses import DDSP_FFT_SIZES
+
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    return [max(16, int(round(n * sample_rate / REFERENCE_RATE))) for n in DDSP_FFT_SIZES]
+
+
+def spectral_distance(out: Tensor, ref: Tensor, sample_rate: int = REFERENCE_RATE) -> float:
+    """DDSP's multi-scale spectral distance between ``(B, L)`` (or ``(B, C, L)``) signals at
+    ``sample_rate`` Hz (FFT sizes from :func:`metric_fft_sizes`)."""
     from .nn.losses import MultiResolutionSpectralLoss
 
     with torch.no_grad():
-        return float(MultiResolutionSpectralLoss()(out, ref))
+        return float(MultiResolutionSpectralLoss(fft_sizes=metric_fft_sizes(sample_rate))(out, ref))
 
 
 def spectrogram_figure(target: Tensor, output: Tensor, sample_rate: int, n_fft: int = 1024):

@@ -40,6 +40,23 @@ def test_loudness_and_spectral_distance():
         float(MultiResolutionSpectralLoss()(x, 0.5 * x)))
 
 
+def test_metric_fft_sizes_keep_their_duration_across_rates():
+    """At 48 kHz the windows are 3x longer in samples (DDSP-VST's 48 kHz setup), the same in
+    seconds; the distance of a signal and its 48 kHz version then agree closely."""
+    from ddsp_models.metrics import metric_fft_sizes
+
+    assert metric_fft_sizes(16000) == [2048, 1024, 512, 256, 128, 64]
+    assert metric_fft_sizes(48000) == [6144, 3072, 1536, 768, 384, 192]
+    with pytest.raises(ValueError):
+        metric_fft_sizes(0)
+    t16, t48 = torch.arange(16000) / 16000, torch.arange(48000) / 48000
+    tone = lambda t, f: torch.sin(2 * torch.pi * f * t)[None]  # noqa: E731
+    d16 = spectral_distance(tone(t16, 440), tone(t16, 470), 16000)
+    d48 = spectral_distance(tone(t48, 440), tone(t48, 470), 48000)
+    d48_unscaled = spectral_distance(tone(t48, 440), tone(t48, 470))
+    assert abs(d48 - d16) < abs(d48_unscaled - d16)
+
+
 def _rms_db(audio, sample_rate, frame_rate):
     hop = sample_rate // frame_rate
     n = audio.shape[-1] // hop

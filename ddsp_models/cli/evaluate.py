@@ -49,7 +49,9 @@ def evaluate(model, data_dir: str | Path, f0_method: str | None = None, batch_si
     if loudness_fn is None:
         from ..features import compute_loudness as loudness_fn
     n = len(ds) if max_examples is None else min(len(ds), max_examples)
-    spectral = MultiResolutionSpectralLoss()
+    from ..metrics import metric_fft_sizes
+
+    spectral = MultiResolutionSpectralLoss(fft_sizes=metric_fft_sizes(model.sample_rate))
     sums = {"spectral": 0.0, "loudness": 0.0}
     f0_out, f0_ref, conf_ref = [], [], []
     model.eval()
