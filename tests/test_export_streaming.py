@@ -124,7 +124,13 @@ def test_exported_torchscript_file_streams_equal_offline(name, tmp_path):
     assert err_db(stream(loaded, f0, ld), ref) < -60
 
 
-@pytest.mark.parametrize("name", list(GRAPHS))
+#: The two largest graphs take 40-50 s each to export on the 2-core CI machine: run by hand
+#: (-m slow); the other graphs and tests/test_one_file_processor.py export in the default run.
+_SLOW_ONNX = {"wavetable_phaser_compressor", "subtractive_svf_distortion_eq"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _SLOW_ONNX
+                                  else n for n in GRAPHS])
 def test_onnx_step_equals_offline(name, tmp_path):
     assert _onnx_equals_offline(model_of(GRAPHS[name]()), tmp_path, frames=64) < -60
 
