@@ -81,6 +81,11 @@ def make_clock_callback(minutes: float, eval_every: float, evaluate_fn, rows: li
             self._evaluate(trainer, module)
             self.t0 = time.perf_counter()
 
+        def on_train_end(self, trainer, module):
+            # the run ended on trainer.max_steps before the clock ran out: evaluate the end
+            if not rows or rows[-1]["step"] != int(trainer.global_step):
+                self._evaluate(trainer, module)
+
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             now = time.perf_counter()
             self.trained += now - self.t0

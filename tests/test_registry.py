@@ -48,7 +48,7 @@ def test_search_path_order(models_dir, tmp_path):
 
 def test_unknown_name_lists_available(models_dir):
     with pytest.raises(registry.UnknownModelError, match="Available models: ") as e:
-        registry.resolve_model("cello")
+        registry.resolve_model("theremin")
     listed = str(e.value).split("Available models: ")[1].split(". ")[0].split(", ")
     assert {"flute", "violin"} <= set(listed) and "notes" not in listed
 
