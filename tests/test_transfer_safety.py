@@ -18,6 +18,7 @@ import torch
 
 from ddsp_models.cli import main
 from ddsp_models.errors import InvalidInputError
+from _stub_stats import stub_dataset_stats
 
 SR, FR = 16000, 250
 
@@ -32,12 +33,7 @@ def _tiny(stats: bool = True):
     m = Autoencoder(graph=graph, sample_rate=SR, frame_rate=FR,
                     decoder={"hidden_size": 8, "mlp_size": 8, "mlp_layers": 1})
     if stats:  # the structure ddsp prepare writes (validated when a model folder is read)
-        levels = np.linspace(0, 1, 101).tolist()
-        summary = lambda lo, hi: {"count": 1000, "mean": (lo + hi) / 2,  # noqa: E731
-                                  "quantiles": np.linspace(lo, hi, 101).tolist()}
-        m.dataset_stats = {"quantile_levels": levels, "pitch_midi": summary(48.0, 72.0),
-                           "loudness_db": summary(-60.0, -10.0),
-                           "loudness_db_voiced": summary(-50.0, -10.0)}
+        m.dataset_stats = stub_dataset_stats()
     return m.eval()
 
 

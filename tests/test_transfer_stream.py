@@ -15,6 +15,7 @@ import torch
 
 from ddsp_models.audio_io import load_audio, resample, resample_blocks, resampled_size
 from ddsp_models.transfer.core import transfer_file, transfer_with_features
+from _stub_stats import stub_dataset_stats
 
 SR_IN = 44100
 
@@ -34,12 +35,7 @@ def _model(stats: bool = True, encoder: bool = False):
                     decoder={"hidden_size": 8, "mlp_size": 8, "mlp_layers": 1},
                     encoder={"z_dims": 2} if encoder else None)
     if stats:
-        levels = np.linspace(0, 1, 101).tolist()
-        summary = lambda lo, hi: {"count": 1000, "mean": (lo + hi) / 2,  # noqa: E731
-                                  "quantiles": np.linspace(lo, hi, 101).tolist()}
-        m.dataset_stats = {"quantile_levels": levels, "pitch_midi": summary(48.0, 72.0),
-                           "loudness_db": summary(-60.0, -10.0),
-                           "loudness_db_voiced": summary(-50.0, -10.0)}
+        m.dataset_stats = stub_dataset_stats()
     return m.eval()
 
 
