@@ -72,6 +72,9 @@ def make_clock_callback(minutes: float, eval_every: float, evaluate_fn, rows: li
                    **{k: metrics[k] for k in ("spectral_distance", "loudness_l1_db",
                                               "f0_l1_cents", "f0_outlier_rate")}}
             rows.append(row)
+            for cb in trainer.callbacks:  # a clock-sized learning-rate cycle skips it too
+                if hasattr(cb, "exclude") and hasattr(cb, "trained_seconds"):
+                    cb.exclude(row["eval_seconds"])
             log(f"{row['minutes']:7.2f} min  step {row['step']:6d}  spectral "
                 f"{row['spectral_distance']:7.3f}  loudness L1 {row['loudness_l1_db']:6.2f} dB  "
                 f"f0 L1 {row['f0_l1_cents']:7.1f} cents  ({load()})")
@@ -102,7 +105,7 @@ def run_one(name: str, recipe: str, train_data: str, heldout: str, args, extra: 
     import torch
 
     from ddsp_models.cli.evaluate import evaluate
-    from ddsp_models.cli.train import AtomicCheckpointIO, _make_cli
+    from ddsp_models.cli.train import AtomicCheckpointIO, _make_cli, use_clock
 
     run_dir = Path(args.out) / name
     argv = ["--config", recipe, "--data.path", train_data, "--trainer.default_root_dir",
@@ -111,6 +114,8 @@ def run_one(name: str, recipe: str, train_data: str, heldout: str, args, extra: 
     cli = _make_cli(argv)
     trainer = cli.trainer
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+    if args.cycle == "clock":  # ddsp train --minutes: the one-cycle schedule over the clock
+        use_clock(trainer, args.minutes)
     for cb in trainer.checkpoint_callbacks:
         cb.dirpath = str(run_dir / "checkpoints")
     rows: list[dict] = []
@@ -132,6 +137,7 @@ def run_one(name: str, recipe: str, train_data: str, heldout: str, args, extra: 
     result = {"name": name, "recipe": recipe, "train_data": train_data, "heldout": heldout,
               "minutes": args.minutes, "wall_seconds": time.perf_counter() - t,
               "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "extra_args": extra,
+              "cycle": args.cycle,
               "curve": rows}
     reached = [r["minutes"] for r in rows if r["spectral_distance"] <= GOAL_SPECTRAL]
     result["minutes_to_goal"] = reached[0] if reached else None
@@ -187,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-examples", type=int, default=40, help="held-out examples evaluated")
     ap.add_argument("--f0", choices=["crepe-full", "crepe-tiny", "yin"], default=None,
                     help="pitch tracker for the outputs (default: the held-out data's)")
+    ap.add_argument("--cycle", choices=["steps", "clock"], default="steps",
+                    help="steps: the recipe's learning-rate cycle over trainer.max_steps; "
+                         "clock: the cycle over --minutes of training clock, as 'ddsp train "
+                         "--minutes' does (annealed at the end however many steps are made)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", default="runs/time_to_quality", help="folder of the runs")
     ap.add_argument("--plot", default=None, help="PNG of the curves")

@@ -10,7 +10,9 @@ import yaml
 
 from ddsp_models.data.prepare import PrepareConfig, prepare_dataset
 from ddsp_models.nn.losses import MultiResolutionSpectralLoss
-from ddsp_models.training.schedule import TrainingSchedule, one_cycle_factor
+from ddsp_models.training import schedule as schedule_module
+from ddsp_models.training.schedule import (TrainingSchedule, clock_cycle_factor,
+                                          one_cycle_factor)
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = REPO / "recipes" / "fast.yaml"
@@ -116,3 +118,92 @@ def test_48k_recipes_parse_through_ddsp_train(name, fast_data, tmp_path):
     assert m.graph.nodes["harmonic"].n_harmonics == 100
     has_schedule = any(isinstance(c, TrainingSchedule) for c in cli.trainer.callbacks)
     assert has_schedule == (name == "fast_48k.yaml")
+
+
+def test_clock_cycle_factor_is_the_one_cycle_over_the_time_budget():
+    # the warm-up is in steps; the cosine runs from where it ended (progress 0.2) to 1
+    assert clock_cycle_factor(0, 0.0, 4, 0.2) == pytest.approx(0.04)
+    assert clock_cycle_factor(2, 0.1, 4, 0.2) == pytest.approx(0.04 + 0.96 * 0.5)
+    assert clock_cycle_factor(4, 0.2, 4, 0.2) == pytest.approx(1.0)  # continuous at the end
+    assert clock_cycle_factor(9, 0.6, 4, 0.2) == pytest.approx(0.01 + 0.99 * 0.5)  # half-way
+    assert clock_cycle_factor(9, 1.0, 4, 0.2) == pytest.approx(0.01)
+    assert clock_cycle_factor(9, 3.0, 4, 0.2) == pytest.approx(0.01)  # held past the budget
+    # with no warm-up it is one_cycle_factor with progress = step / total
+    for step in range(0, 101, 7):
+        assert clock_cycle_factor(step, step / 100, 0) == pytest.approx(
+            one_cycle_factor(step, 100, 0))
+    with pytest.raises(ValueError):
+        clock_cycle_factor(0, 0.0, 1, 1.0)
+
+
+def test_schedule_follows_the_training_clock_and_stops_the_run(monkeypatch):
+    """total_minutes: the learning rate follows the wall clock of training (a fake clock: each
+    step takes 5 s and 1 s passes between steps; 100 s of evaluation are excluded), the run
+    stops when the minutes are spent, and the clock travels in the callback's state."""
+    now = [0.0]
+    monkeypatch.setattr(schedule_module.time, "perf_counter", lambda: now[0])
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([param], lr=1.0)
+    module = SimpleNamespace(loss_fn=None, hparams=SimpleNamespace(learning_rate=0.01))
+    cb = TrainingSchedule(lr_schedule="one_cycle", warmup_steps=2, total_minutes=1.0)
+    trainer = SimpleNamespace(global_step=0, max_steps=-1, optimizers=[opt], world_size=1,
+                              should_stop=False)
+    lrs = []
+    for step in range(12):
+        trainer.global_step = step
+        cb.on_train_batch_start(trainer, module, None, 0)
+        lrs.append(opt.param_groups[0]["lr"])
+        now[0] += 5.0  # the step
+        cb.on_train_batch_end(trainer, module, None, None, 0)
+        now[0] += 100.0  # an evaluation callback, which excludes its time
+        cb.exclude(100.0)
+        now[0] += 1.0  # data, checkpoints: training time
+        if trainer.should_stop:
+            break
+    # the clock starts at the first batch: step k starts at 6k s, step 9 ends at 59 s (not
+    # yet spent), step 10 ends at 65 s
+    assert step == 10 and cb.trained_seconds == pytest.approx(65.0)
+    assert cb.warmup_progress == pytest.approx(12 / 60)
+    expected = [clock_cycle_factor(k, 6 * k / 60, 2, 12 / 60) * 0.01 for k in range(11)]
+    assert lrs == pytest.approx(expected)
+    resumed = TrainingSchedule(lr_schedule="one_cycle", warmup_steps=2, total_minutes=1.0)
+    resumed.load_state_dict(cb.state_dict())
+    assert resumed.trained_seconds == cb.trained_seconds
+    assert resumed.warmup_progress == cb.warmup_progress
+    with pytest.raises(ValueError):
+        TrainingSchedule(total_minutes=0)
+
+
+def test_ddsp_train_minutes_trains_by_the_clock(fast_data, tmp_path):
+    """--minutes lifts max_steps, stops on the clock and saves the clock in the checkpoint;
+    a non-positive budget is one line (exit 2 from the CLI)."""
+    from ddsp_models.cli.train import _build_and_check, main
+    from ddsp_models.errors import InvalidInputError
+
+    run = tmp_path / "run"
+    args = ["--config", str(FAST), "--data.path", str(fast_data), "--data.batch_size", "2",
+            "--trainer.default_root_dir", str(run), "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--checkpoint.every_n_train_steps", "0"]
+    assert main([*args, "--minutes", "0.01"]) == 0  # 0.6 s of training steps
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    state = ckpt["callbacks"]["TrainingSchedule"]
+    assert 0.6 <= state["trained_seconds"] < 30
+    assert 1 <= ckpt["global_step"] < 1700
+    with pytest.raises(InvalidInputError, match="--minutes"):
+        _build_and_check([*args, "--minutes", "-1"])
+
+
+def test_dotted_overrides_of_the_model_dicts_keep_their_types(fast_data, tmp_path):
+    """`--model.loss.cumsum_freq_weight 0.01` and `--model.decoder.hidden_size 128` change one
+    key of the recipe's dict, as numbers (they were strings, and the model refused them)."""
+    from ddsp_models.cli.train import _make_cli
+
+    cli = _make_cli(["--config", str(FAST), "--data.path", str(fast_data),
+                     "--trainer.default_root_dir", str(tmp_path),
+                     "--model.loss.cumsum_freq_weight", "0.01", "--model.loss.warmup_steps", "0",
+                     "--model.decoder.hidden_size", "128"])
+    m = cli.model
+    assert m.loss_fn.cumsum_freq_weight == 0.01 and m.loss_fn.warmup_steps == 0
+    assert m.loss_fn.fft_sizes == (2048, 1024, 512, 256, 128, 64)  # the rest of the dict kept
+    assert m.decoder.gru.hidden_size == 128
+    assert m.hparams.decoder["hidden_size"] == 128 and m.hparams.decoder["mlp_size"] == 128

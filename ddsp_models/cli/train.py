@@ -15,7 +15,11 @@ Lightning, a few seconds; ``ddsp train --help`` prints this page at once). Extra
   ``last.ckpt``; starts fresh if there is none yet), ``--ckpt_path PATH`` from a given one;
   the resumed run is exactly the uninterrupted one, noise synths included
   (:class:`~ddsp_models.training.resume.ExactResume`);
-* ``--export DIR`` writes the trained model as an exported folder (safetensors) at the end.
+* ``--export DIR`` writes the trained model as an exported folder (safetensors) at the end;
+* ``--minutes M`` trains for ``M`` minutes of training clock instead of ``trainer.max_steps``
+  steps; a recipe's one-cycle schedule (:class:`~ddsp_models.training.schedule.TrainingSchedule`)
+  then follows the clock, so the learning rate is annealed at ``M`` minutes however many steps
+  the machine makes. Resuming continues the clock.
 
 Checkpoints go to ``<trainer.default_root_dir>/checkpoints`` and are written atomically with
 the umask's mode (:mod:`ddsp_models.data.atomic`); temporaries a killed run left there are
@@ -44,6 +48,7 @@ from ..errors import DatasetError, InvalidInputError, ModelLoadError
 from ..nn.autoencoder import read_checkpoint
 from ..training.module import AutoencoderModule
 from ..training.resume import ExactResume, newest_checkpoint
+from ..training.schedule import TrainingSchedule
 
 __all__ = ["main", "AtomicCheckpointIO", "TrainCLI"]
 
@@ -76,6 +81,9 @@ class TrainCLI(LightningCLI):
                                  "RUN_DIR/checkpoints (starts fresh if none), or a path")
         parser.add_argument("--export", type=str | None, default=None,
                             help="write the trained model to this folder (safetensors)")
+        parser.add_argument("--minutes", type=float | None, default=None,
+                            help="train for this many minutes of training clock (replaces "
+                                 "trainer.max_steps; a one-cycle schedule follows the clock)")
 
 
 def _make_cli(argv: list[str]) -> TrainCLI:
@@ -210,6 +218,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def use_clock(trainer, minutes: float) -> None:
+    """Train for ``minutes`` of training clock: every :class:`TrainingSchedule` of the trainer
+    (one is added when there is none) takes ``total_minutes=minutes`` and ends the run then;
+    ``trainer.max_steps`` no longer limits it."""
+    if not minutes > 0:
+        raise InvalidInputError(f"--minutes {minutes}: give a positive number of minutes "
+                                "(e.g. --minutes 10)")
+    schedules = [cb for cb in trainer.callbacks if isinstance(cb, TrainingSchedule)]
+    if not schedules:
+        schedules = [TrainingSchedule()]  # the model's own decay; the clock ends the run
+        trainer.callbacks.append(schedules[0])
+    for sched in schedules:
+        sched.total_minutes = float(minutes)
+    trainer.fit_loop.epoch_loop.max_steps = -1
+    if trainer.fit_loop.max_epochs is not None and trainer.fit_loop.max_epochs > 0:
+        trainer.fit_loop.max_epochs = -1  # an epoch count set for max_steps=-1 (1000)
+
+
 def _build_and_check(argv: list[str]):
     """The LightningCLI of ``argv`` with everything checked that could fail later; returns
     ``(cli, ckpt_path)`` (the resolved checkpoint to resume from, or ``None``)."""
@@ -225,6 +251,8 @@ def _build_and_check(argv: list[str]):
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     if not any(isinstance(cb, ExactResume) for cb in trainer.callbacks):
         trainer.callbacks.append(ExactResume())  # replaced by --trainer.callbacks: put back
+    if cfg.get("minutes") is not None:
+        use_clock(trainer, cfg["minutes"])
     sweep_folder(ckpt_dir)  # temporaries of a run killed while writing a checkpoint
     ckpt_path = _resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
     _check_before_fit(cli, ckpt_dir, cfg.get("export"))

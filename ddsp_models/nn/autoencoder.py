@@ -178,12 +178,12 @@ class Autoencoder(nn.Module):
 
     def __init__(
         self,
-        graph: dict | None = None,
+        graph: dict[str, Any] | None = None,
         sample_rate: int = 16000,
         frame_rate: int = 250,
-        decoder: dict | None = None,
-        encoder: dict | None = None,
-        loss: dict | None = None,
+        decoder: dict[str, Any] | None = None,
+        encoder: dict[str, Any] | None = None,
+        loss: dict[str, Any] | None = None,
         learning_rate: float = 3e-4,
         lr_decay_steps: int = 10000,
         lr_decay_rate: float = 0.98,
