@@ -75,7 +75,9 @@ def test_shipped_checkpoint_folder_is_complete(name):
     assert {"model.safetensors", "config.yaml", "stats.json", "README.md"} <= files
     assert sum(p.stat().st_size for p in folder.iterdir()) < 10 * 2**20
     card = (folder / "README.md").read_text()
-    for needed in ["## Data", "Licence", "steps", "ddsp evaluate", "held out", "To reproduce"]:
+    # issue 14's card: data, licence, steps, training time, the curve, metrics
+    for needed in ["## Data", "Licence", "steps", "ddsp evaluate", "held out", "To reproduce",
+                   "over training", "min"]:
         assert needed in card, f"checkpoints/{name}/README.md lacks {needed!r}"
 
 
