@@ -11,6 +11,13 @@ For a model's output ``y`` and the original ``x`` (audio ``(B, L)``, same rate):
 * ``f0_outlier_rate``: share of those frames where the difference exceeds 50 cents.
 
 f0 and loudness of ``y`` are re-extracted from the audio, the same way as for ``x``.
+
+Timbre, where ``y`` and ``x`` are not aligned (another instrument playing the same notes):
+
+* ``timbre_distance``: the Fréchet distance between Gaussians fitted to the MFCCs 1–19 (no
+  c0, so the level does not count) of each signal's sounding frames — the frames whose
+  loudness is within ``TIMBRE_RANGE_DB`` of its 95th percentile. 0 for the same timbre;
+  unchanged by a gain.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import torch
 from torch import Tensor
 
 __all__ = ["f0_metrics", "loudness_l1", "spectral_distance", "spectrogram_figure",
-           "metric_fft_sizes", "OUTLIER_CENTS"]
+           "metric_fft_sizes", "OUTLIER_CENTS", "frechet_distance", "timbre_frames",
+           "timbre_distance", "TIMBRE_RANGE_DB"]
 
 OUTLIER_CENTS = 50.0
+TIMBRE_RANGE_DB = 30.0
 
 
 def f0_metrics(f0_out: Tensor, f0_ref: Tensor, confidence_ref: Tensor,
@@ -80,6 +89,47 @@ def spectral_distance(out: Tensor, ref: Tensor, sample_rate: int = REFERENCE_RAT
 
     with torch.no_grad():
         return float(MultiResolutionSpectralLoss(fft_sizes=metric_fft_sizes(sample_rate))(out, ref))
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a (N, D)`` and ``b (M, D)``:
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` (float64; sample covariances)."""
+    from scipy import linalg
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"need (N, D) and (M, D) arrays with N, M >= 2, got {a.shape} and {b.shape}")
+    mu = a.mean(0) - b.mean(0)
+    sa = np.atleast_2d(np.cov(a, rowvar=False))
+    sb = np.atleast_2d(np.cov(b, rowvar=False))
+    root = linalg.sqrtm(sa @ sb)
+    root = np.real(root)  # sqrtm of a product of PSD matrices: imaginary parts are round-off
+    return float(max(mu @ mu + np.trace(sa + sb - 2.0 * root), 0.0))
+
+
+def timbre_frames(audio: Tensor, sample_rate: int, frame_rate: float = 50.0,
+                  range_db: float = TIMBRE_RANGE_DB) -> np.ndarray:
+    """MFCCs 1–19 ``(frames, 19)`` of the sounding frames of one signal ``(samples,)``: those
+    whose A-weighted loudness is within ``range_db`` dB of the signal's 95th percentile."""
+    from .features import compute_loudness
+    from .features.mfcc import compute_mfcc
+
+    x = torch.as_tensor(audio, dtype=torch.float32).reshape(-1)
+    mfcc = compute_mfcc(x, sample_rate, frame_rate, n_mfcc=20)[:, 1:]
+    loud = compute_loudness(x, sample_rate, frame_rate).reshape(-1)[: mfcc.shape[0]]
+    keep = loud >= torch.quantile(loud, 0.95) - range_db
+    return mfcc[keep].double().numpy()
+
+
+def timbre_distance(out, ref, sample_rate: int, frame_rate: float = 50.0) -> float:
+    """Timbre distance (see the module's docstring) between two signals, or two lists of
+    signals (their sounding frames pooled), at ``sample_rate`` Hz; need not be aligned."""
+    def pooled(x):
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        return np.concatenate([timbre_frames(s, sample_rate, frame_rate) for s in xs])
+
+    return frechet_distance(pooled(out), pooled(ref))
 
 
 def spectrogram_figure(target: Tensor, output: Tensor, sample_rate: int, n_fft: int = 1024):
