@@ -292,9 +292,16 @@ def test_train_reports_missing_and_corrupt_checkpoints_in_one_line(tmp_path, dat
     _one_line_error(capsys, "ddsp train: error:", "nodata", "ddsp prepare")
 
 
-def test_evaluate_accepts_a_shipped_model_name(data_dir, capsys):
+def test_evaluate_accepts_a_shipped_model_name(wav, tmp_path, capsys):
     """``ddsp evaluate --model violin DATA`` (a traceback before: three loaders)."""
-    assert main(["evaluate", "--model", "violin", str(data_dir), "--f0", "yin",
+    from ddsp_models import load_model
+
+    data = tmp_path / "ds"  # prepared at the shipped violin's frame rate
+    assert main(["prepare", str(wav.parent), "-o", str(data), "--f0", "yin", "--no-viterbi",
+                 "--frame-rate", str(load_model("violin").frame_rate),
+                 "--example-seconds", "1", "--hop-seconds", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model", "violin", str(data), "--f0", "yin",
                  "--max-examples", "1"]) == 0
     out = capsys.readouterr().out
     assert '"model": "violin"' in out and '"n_examples": 1' in out

@@ -103,3 +103,16 @@ def test_shipped_model_loads_and_plays_the_given_pitch(monkeypatch, name):
     est, _ = compute_f0(audio[0, 0], model.sample_rate, model.frame_rate, method="yin")
     cents = 1200 * torch.log2(est[20:-20] / hz)
     assert (cents.abs() < 50).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_meets_the_live_latency_goal(monkeypatch, name):
+    """Played live (nn~, Neutone) at 48 and 44.1 kHz, every shipped model answers within the
+    50 ms goal: at 50 frames/s the synths' look-ahead alone would take 40 ms."""
+    from ddsp_models.export.live import LiveModel
+
+    monkeypatch.delenv("DDSP_MODELS_PATH", raising=False)
+    model = ddsp_models.load_model(name)
+    for rate in (48000, 44100):
+        latency = LiveModel(model, host_rate=rate).get_latency()
+        assert latency < 0.05 * rate, f"{name}: {1000 * latency / rate:.1f} ms at {rate} Hz"
