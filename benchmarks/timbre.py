@@ -9,9 +9,10 @@ For each instrument (its General MIDI program):
 
 1. The data recipe (``recipes/data/render_fluidsynth.py --style rich --seed S``) renders the
    same held-out melodies with the training sound font (FluidR3_GM) and with each reference
-   sound font: by default TimGM6mb and MuseScore General (Debian ``timgm6mb-soundfont``,
-   ``musescore-general-soundfont``), other sampled instruments that no model was trained or
-   tuned on.
+   sound font: by default TimGM6mb and csound's GM bank (Debian ``timgm6mb-soundfont``,
+   ``csound-soundfont``), other sampled instruments that no model was trained or tuned on.
+   (MuseScore General is not used: it is built on FluidR3's samples — its violin is 3 units
+   from FluidR3's where TimGM6mb's is 80.)
 2. Each model plays each reference rendering (``ddsp_models.transfer.transfer``: crepe-tiny
    f0, loudness, auto-adjust on — what ``ddsp transfer`` does with another player's audio).
 3. The timbre distance (:func:`ddsp_models.metrics.timbre_distance`: Fréchet distance of the
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RENDER = ROOT / "recipes" / "data" / "render_fluidsynth.py"
 PROGRAMS = {"violin": 40, "flute": 73, "trumpet": 56, "cello": 42, "saxophone": 65}
 TRAINING_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-REFERENCES = ["/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf3/MuseScore_General.sf3"]
+REFERENCES = ["/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/sf_GMbank.sf2"]
 SAMPLE_RATE = 16000
 
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [r for r in refs + [TRAINING_SOUNDFONT] if not Path(r).is_file()]
     if missing:
         ap.error(f"no sound font at {missing}: apt-get install -y fluid-soundfont-gm "
-                 "timgm6mb-soundfont musescore-general-soundfont (or pass --references)")
+                 "timgm6mb-soundfont csound-soundfont (or pass --references)")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
