@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--model compares models on one instrument: give --instruments NAME")
     if any(len(m) != 2 for m in extra):
         ap.error("--model takes LABEL=NAME_OR_FOLDER")
+    if shutil.which("fluidsynth") is None:
+        ap.error("fluidsynth is not installed: apt-get install -y fluidsynth")
     refs = [r for r in args.references.split(",") if r]
     missing = [r for r in refs + [TRAINING_SOUNDFONT] if not Path(r).is_file()]
     if missing:
