@@ -63,6 +63,13 @@ def play(model, signals: list[torch.Tensor]) -> list[torch.Tensor]:
         return [transfer(model, x, SAMPLE_RATE) for x in signals]
 
 
+def frames(signals: list[torch.Tensor]) -> np.ndarray:
+    """The sounding frames' MFCCs of several signals, pooled (computed once per signal set)."""
+    from ddsp_models.metrics import timbre_frames
+
+    return np.concatenate([timbre_frames(x, SAMPLE_RATE) for x in signals])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"shipped names, comma-separated (known programs: {PROGRAMS})")
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=NAME_OR_FOLDER",
                     help="another model to compare on the (single) instrument; repeatable")
-    ap.add_argument("--minutes", type=float, default=2.0, help="audio per rendering")
+    ap.add_argument("--minutes", type=float, default=2.0,
+                    help="audio per rendering (under 2 min the 19-D covariances get noisy)")
     ap.add_argument("--seed", type=int, default=1, help="melodies (1: the held-out pieces)")
     ap.add_argument("--references", default=",".join(REFERENCES),
                     help="comma-separated sound fonts (.sf2/.sf3) played as the other instruments")
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from ddsp_models import load_model
-    from ddsp_models.metrics import timbre_distance
+    from ddsp_models.metrics import frechet_distance
 
     torch.set_num_threads(args.threads)
     names = [n for n in args.instruments.split(",") if n]
@@ -104,16 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             program = PROGRAMS[name]
             models = [(name, load_model(name))] + [(label, load_model(p)) for label, p in extra]
-            own = render(program, TRAINING_SOUNDFONT, args.minutes, args.seed,
-                         Path(tmp) / f"{name}-train")
+            own = frames(render(program, TRAINING_SOUNDFONT, args.minutes, args.seed,
+                                Path(tmp) / f"{name}-train"))
             for ref_path in refs:
                 ref = render(program, ref_path, args.minutes, args.seed,
                              Path(tmp) / f"{name}-{Path(ref_path).stem}")
-                base = timbre_distance(own, ref, SAMPLE_RATE)
+                ref_frames = frames(ref)
+                base = frechet_distance(own, ref_frames)
                 row = {"instrument": name, "reference": Path(ref_path).name,
                        "training_instrument": base, "models": {}}
                 for label, model in models:
-                    d = timbre_distance(play(model, ref), ref, SAMPLE_RATE)
+                    d = frechet_distance(frames(play(model, ref)), ref_frames)
                     row["models"][label] = {"distance": d, "ratio": d / base}
                 rows.append(row)
                 cells = "  ".join(f"{label} {v['distance']:7.1f} ({v['ratio']:.2f}x)"
