@@ -153,6 +153,40 @@ def test_render_cli_errors(rec, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@needs_fluidsynth
+def test_dry_copy_is_the_augmented_output_before_its_augmentation(rec, tmp_path):
+    """--dry-copy pairs: same names and lengths; augmenting the dry copy with the recipe's own
+    generator gives the output (to 16-bit rounding); the same seed without --augment renders
+    the same dry files."""
+    aug, dry, plain = tmp_path / "aug", tmp_path / "dry", tmp_path / "plain"
+    common = ["--program", "40", "--minutes", "0.08", "--seed", "2", "--style", "rich",
+              "--melodies", "exercises"]
+    assert rec.main([*common, "-o", str(aug), "--augment", "eq,reverb,level",
+                     "--dry-copy", str(dry)]) == 0
+    assert rec.main([*common, "-o", str(plain)]) == 0
+    names = sorted(w.name for w in aug.glob("*.wav"))
+    assert names and names == sorted(w.name for w in dry.glob("*.wav"))
+    gen = random.Random("augment-2")
+    for name in names:
+        a, sr = sf.read(str(aug / name))
+        d, _ = sf.read(str(dry / name))
+        p, _ = sf.read(str(plain / name))
+        assert a.shape == d.shape
+        np.testing.assert_array_equal(d, p)
+        again = rec.augment(d, sr, gen, ("eq", "reverb", "level"))
+        assert np.abs(again - a).max() < 2e-4 + 1e-3 * np.abs(a).max()
+        assert np.abs(d / np.abs(d).max() - a / np.abs(a).max()).max() > 0.01  # augmented
+
+
+def test_dry_copy_errors(rec, tmp_path):
+    with pytest.raises(SystemExit):  # without --augment the output is the dry copy
+        rec.main(["--minutes", "1", "-o", str(tmp_path / "a"), "--dry-copy", str(tmp_path / "d")])
+    with pytest.raises(SystemExit):
+        rec.main(["--minutes", "1", "-o", str(tmp_path / "a"), "--augment", "eq",
+                  "--dry-copy", str(tmp_path / "a")])
+    assert not list(tmp_path.iterdir())
+
+
 def test_exact_total_without_slivers(rec):
     """The kept lengths add up to the target exactly and no file but an unavoidable one is
     shorter than the minimum (2 s in the recipe)."""

@@ -35,6 +35,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="skip files whose peak is below this level in dBFS (default -60)")
     p.add_argument("--workers", type=int, default=0,
                    help="processes analysing files in parallel (default 0: in this process)")
+    p.add_argument("--features-from", metavar="DIR", default=None,
+                   help="compute f0 and loudness from the files of the same relative names under "
+                        "DIR, and take the audio targets from AUDIO_DIR (the pairs aligned sample "
+                        "for sample). Input-side augmentation: DIR an augmented copy (room, EQ, "
+                        "level; render_fluidsynth.py --augment ... --dry-copy AUDIO_DIR makes "
+                        "both), so the model learns to play the dry instrument from any room")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -76,7 +82,8 @@ def run(args) -> int:
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         manifest = prepare_dataset(args.audio_dir, args.output, cfg, workers=args.workers,
-                                   progress=not args.quiet, log=notes.append)
+                                   progress=not args.quiet, log=notes.append,
+                                   features_dir=args.features_from)
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous)

@@ -20,6 +20,14 @@ Output folder:
 * ``manifest.json``: settings, shards, files, skipped files with the reason;
 * ``stats.json``: pitch/loudness statistics (:mod:`ddsp_models.data.stats`).
 
+With ``features_dir`` (``--features-from``) the f0, confidence and loudness of each file come
+from the file of the same relative name under that folder, and the audio targets from
+``AUDIO_DIR``: the two must be aligned sample for sample (same length after resampling). This
+is input-side augmentation (features from an augmented copy — a room, an EQ, a level — and the
+dry take as the target: the model learns to hear through rooms and microphones and still play
+the dry instrument), or a second microphone of the same take. ``stats.json`` then describes the
+features, which is what the model sees at its input.
+
 The new dataset is built in a hidden folder beside ``DATA_DIR`` (``.NAME.<pid>.<random>.tmp``)
 and swapped in whole once complete (:func:`ddsp_models.data.atomic.atomic_dir`): a failed,
 interrupted or killed run leaves the previous dataset intact and readable, and its temporary
@@ -273,30 +281,51 @@ def _fit_frames(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     return x[:n].numpy()
 
 
-def _analyse_file(path: str, cfg: PrepareConfig, load_fn, f0_fn, loudness_fn) -> dict:
-    """Check one file and compute its features; returns a dict (``skip`` holds a reason)
-    with ``source`` (the file's audio to cut the examples from: a :class:`_StreamedFile`,
-    which holds no audio, or a custom loader's :class:`_InMemory`), ``n_file`` (samples) and
-    the ``(padded frames,)`` tracks."""
+def _check_file(path: str, cfg: PrepareConfig, load_fn):
+    """Open and scan one file: ``(source, n_file, None)``, or ``(None, 0, reason)`` when it is
+    unreadable, empty, not finite or silent."""
     try:
         source = _open(path, cfg, load_fn)
         n_file, finite, peak = _scan(source)  # the whole file is checked before any use
     except ImportError:  # a broken installation is not a bad file
         raise
     except _Unreadable as e:
-        return {"path": path, "skip": str(e)}
+        return None, 0, str(e)
     except Exception as e:  # unreadable: report and go on
-        return {"path": path, "skip": f"unreadable: {type(e).__name__}: {e}"}
+        return None, 0, f"unreadable: {type(e).__name__}: {e}"
     if n_file == 0:
-        return {"path": path, "skip": "empty: no samples"}
+        return None, 0, "empty: no samples"
     if not finite:
-        return {"path": path, "skip": "unreadable: contains NaN or infinite samples"}
+        return None, 0, "unreadable: contains NaN or infinite samples"
     peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
     if peak_db < cfg.silence_db:
-        return {"path": path, "skip": f"silent: peak {peak_db:.1f} dB < {cfg.silence_db} dB"}
-    reader = BlockReader(source.blocks(n_file), _padded_length(n_file, cfg))  # zero-padded
+        return None, 0, f"silent: peak {peak_db:.1f} dB < {cfg.silence_db} dB"
+    return source, n_file, None
+
+
+def _analyse_file(path: str, cfg: PrepareConfig, load_fn, f0_fn, loudness_fn,
+                  features_path: str | None = None) -> dict:
+    """Check one file and compute its features; returns a dict (``skip`` holds a reason)
+    with ``source`` (the file's audio to cut the examples from: a :class:`_StreamedFile`,
+    which holds no audio, or a custom loader's :class:`_InMemory`), ``n_file`` (samples) and
+    the ``(padded frames,)`` tracks. With ``features_path`` the tracks are computed from that
+    file instead, which must have the same number of samples."""
+    source, n_file, reason = _check_file(path, cfg, load_fn)
+    if reason:
+        return {"path": path, "skip": reason}
+    analysed = source
+    if features_path is not None:
+        analysed, n_feat, reason = _check_file(features_path, cfg, load_fn)
+        if reason:
+            return {"path": path, "skip": f"its features file {features_path}: {reason}"}
+        if n_feat != n_file:
+            return {"path": path, "skip": f"its features file {features_path} has {n_feat} "
+                    f"samples at {cfg.sample_rate} Hz, the audio {n_file}: the two must be "
+                    "aligned sample for sample"}
+    reader = BlockReader(analysed.blocks(n_file), _padded_length(n_file, cfg))  # zero-padded
     try:
         features = _features_in_segments(reader, cfg, f0_fn, loudness_fn)
+        analysed.check_unchanged()
     except _Unreadable as e:  # the file changed since the check: nothing of it is used yet
         return {"path": path, "skip": str(e)}
     return {"path": path, "source": source, "n_file": n_file, **features}
@@ -405,7 +434,11 @@ def _stop_pool(ex: ProcessPoolExecutor) -> None:
             p.join(1.0)
 
 
-def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn) -> Iterator[dict]:
+def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn,
+                 features: dict | None = None) -> Iterator[dict]:
+    """Each file's :func:`_analyse_file` result, in order; ``features`` maps a file to the
+    file its features are computed from."""
+    features = features or {}
     if workers and workers > 1:
         import multiprocessing as mp
 
@@ -416,7 +449,8 @@ def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn) -> Iterator[d
             pending: list = []
             todo = iter(files)
             for p in todo:
-                pending.append(ex.submit(_analyse_file, str(p), cfg, load_fn, f0_fn, loudness_fn))
+                pending.append(ex.submit(_analyse_file, str(p), cfg, load_fn, f0_fn, loudness_fn,
+                                           features.get(p)))
                 if len(pending) >= 2 * workers:
                     break
             while pending:
@@ -425,7 +459,7 @@ def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn) -> Iterator[d
                 nxt = next(todo, None)
                 if nxt is not None:
                     pending.append(ex.submit(_analyse_file, str(nxt), cfg, load_fn, f0_fn,
-                                             loudness_fn))
+                                             loudness_fn, features.get(nxt)))
                 yield res
         except BaseException:  # an error, Ctrl-C, or the consumer closed the generator
             _stop_pool(ex)
@@ -433,7 +467,7 @@ def _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn) -> Iterator[d
         ex.shutdown(wait=True)
     else:
         for p in files:
-            yield _analyse_file(str(p), cfg, load_fn, f0_fn, loudness_fn)
+            yield _analyse_file(str(p), cfg, load_fn, f0_fn, loudness_fn, features.get(p))
 
 
 class _ShardWriter:
@@ -533,6 +567,7 @@ def prepare_dataset(
     f0_fn: F0Fn | None = None,
     loudness_fn: LoudnessFn | None = None,
     log: Callable[[str], None] | None = None,
+    features_dir: str | Path | None = None,
 ) -> dict:
     """Prepare shards, manifest and stats in ``out_dir``; returns the manifest dict.
 
@@ -542,7 +577,9 @@ def prepare_dataset(
     file streamed from disk, never held whole) and :mod:`ddsp_models.features`; tests inject
     cheap ones (a custom ``load_fn``'s audio is held in memory, as one block). With
     ``workers > 1`` files are analysed in that many processes (the functions must then be
-    picklable).
+    picklable). ``features_dir``: compute the features of each file from its namesake there
+    (see the module's docstring); a file without one is an error before any analysis, one of
+    another length is skipped with the reason.
     Unreadable, empty and silent files are skipped and reported by name.
 
     Everything that can be checked is checked before any file is analysed (the recordings
@@ -561,13 +598,17 @@ def prepare_dataset(
             f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {audio_dir}; pass the folder "
             "holding the recordings"
         )
+    features = _features_files(files, audio_dir, features_dir) if features_dir is not None else None
     if f0_fn is None:
         _check_f0_available(cfg)
     foreign = _check_output(audio_dir, out_dir)
     with atomic_dir(out_dir) as tmp_dir:  # fails now if the folder is not writable
         manifest = _prepare_into(tmp_dir, files, audio_dir, cfg, workers, progress,
                                  load_fn or _default_load, f0_fn or _default_f0,
-                                 loudness_fn or _default_loudness, log)
+                                 loudness_fn or _default_loudness, log, features)
+        if features is not None:  # where the features came from, for whoever reads the data
+            manifest["features_from"] = str(Path(features_dir).resolve())
+            atomic_write_json(tmp_dir / MANIFEST, manifest)
         _carry_over(foreign, tmp_dir)
     if foreign:
         log(f"kept {len(foreign)} other entries of the previous {out_dir}: "
@@ -578,17 +619,39 @@ def prepare_dataset(
     return manifest
 
 
+def _features_files(files: list[Path], audio_dir: Path, features_dir: str | Path) -> dict:
+    """``{file: its namesake under features_dir}`` (same path relative to the folders); raises
+    :class:`InvalidInputError` naming the first missing ones."""
+    features_dir = Path(features_dir)
+    if not features_dir.is_dir():
+        raise InvalidInputError(f"--features-from {features_dir}: no such folder; pass the folder "
+                                "holding the feature copies of the recordings")
+    if features_dir.resolve() == audio_dir.resolve():
+        raise InvalidInputError("--features-from is the recordings folder itself; leave it out "
+                                "to compute the features from the recordings")
+    pairs = {p: features_dir / p.relative_to(audio_dir) for p in files}
+    missing = [str(p.relative_to(audio_dir)) for p, q in pairs.items() if not q.is_file()]
+    if missing:
+        raise InvalidInputError(
+            f"{len(missing)} of the {len(files)} recordings have no file of the same name under "
+            f"--features-from {features_dir} ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); give a folder with the same relative names")
+    return {p: str(q) for p, q in pairs.items()}
+
+
 def _prepare_into(out_dir: Path, files: list[Path], audio_dir: Path, cfg: PrepareConfig,
-                  workers: int, progress: bool, load_fn, f0_fn, loudness_fn, log) -> dict:
-    """Analyse ``files`` and write shards, stats and manifest into ``out_dir`` (a fresh,
-    temporary folder); returns the manifest."""
+                  workers: int, progress: bool, load_fn, f0_fn, loudness_fn, log,
+                  features: dict | None = None) -> dict:
+    """Analyse ``files`` (their features from ``features[file]`` where given) and write
+    shards, stats and manifest into ``out_dir`` (a fresh, temporary folder); returns the
+    manifest."""
     from tqdm.auto import tqdm
 
     writer = _ShardWriter(out_dir, cfg)
     kept, skipped = [], []
     tracks = {"f0_hz": [], "f0_confidence": [], "loudness_db": []}
     hop = cfg.frame_hop
-    results = _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn)
+    results = _analyse_all(files, cfg, workers, load_fn, f0_fn, loudness_fn, features)
     try:
         for res in tqdm(results, total=len(files), desc="prepare", unit="file",
                         disable=not progress):

@@ -17,7 +17,11 @@ only the first; scales, arpeggios and long tones over the instrument's whole ran
 phrase: legato, détaché, staccato, accents, or a long crescendo / diminuendo over the phrase.
 ``--augment eq,reverb,level`` applies per file a random EQ (peaking filters and a tilt), a
 synthetic room (exponentially decaying noise, RT60 0.2–1.5 s) and a random level, so a model
-meets more rooms and microphones than the dry sound font has.
+meets more rooms and microphones than the dry sound font has. ``--dry-copy DIR`` also writes each
+file before its augmentation to DIR, under the same name: the pairs for input-side augmentation
+(``ddsp prepare DIR --features-from OUTPUT``: features from the augmented copy, the dry audio as
+the target; augmentations never change the melodies, so the same ``--seed`` without
+``--augment`` renders the same dry files too).
 
 The output is mono (FluidSynth renders stereo; the channels are averaged), 16-bit WAV at
 ``--sample-rate`` (default 16 kHz; 48000 for the 48 kHz recipes), and exactly ``--minutes``
@@ -518,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(default all)")
     ap.add_argument("--augment", type=_augment_list, default=(),
                     help="comma-separated augmentations per file: eq, reverb, level (default none)")
+    ap.add_argument("--dry-copy", metavar="DIR", default=None,
+                    help="with --augment: also write each file unaugmented to DIR (same names), "
+                         "for ddsp prepare DIR --features-from OUTPUT")
     args = ap.parse_args(argv)
     if args.minutes <= 0 or not math.isfinite(args.minutes):
         ap.error(f"--minutes must be a positive number, got {args.minutes}")
@@ -525,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--sample-rate must be at least 8000 Hz, got {args.sample_rate}")
     if args.style == "basic" and args.melodies not in (None, "corpus"):
         ap.error("--melodies needs --style rich")
+    if args.dry_copy and not args.augment:
+        ap.error("--dry-copy needs --augment (without it the output is the dry copy)")
+    if args.dry_copy and Path(args.dry_copy).resolve() == Path(args.output).resolve():
+        ap.error("--dry-copy must be another folder than --output")
     if shutil.which("fluidsynth") is None:
         sys.exit("fluidsynth is not installed: apt-get install -y fluidsynth fluid-soundfont-gm")
     if not Path(args.soundfont).is_file():
@@ -535,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     aug_rng = random.Random(f"augment-{args.seed}")  # augmentations do not change the melodies
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    dry_dir = Path(args.dry_copy) if args.dry_copy else None
+    if dry_dir is not None:
+        dry_dir.mkdir(parents=True, exist_ok=True)
     target = int(round(args.minutes * 60 * args.sample_rate))  # samples in total
     if args.style == "basic":
         low, high = RANGES.get(args.program, (60, 84))
@@ -568,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
             if rate != args.sample_rate:
                 sys.exit(f"fluidsynth wrote {rate} Hz instead of {args.sample_rate} Hz")
             audio = to_mono(audio)[: _take(audio.shape[0], target - total, 2 * args.sample_rate)]
+            if dry_dir is not None:
+                _write_mono(dry_dir / f"{i:04d}.wav", audio, args.sample_rate)
             if args.augment:
                 audio = augment(audio, args.sample_rate, aug_rng, args.augment)
             _write_mono(out / f"{i:04d}.wav", audio, args.sample_rate)
