@@ -20,6 +20,11 @@ For each instrument (its General MIDI program):
    reference, beside the distance of the training instrument's own rendering to the same
    reference. The ratio model / training instrument is the figure: <= 1 means the model is
    at least as close to the other instrument as the one it learnt from.
+4. Fidelity: the distance of the same output (the model driven by the other instrument) to
+   the training instrument's own rendering of the melodies. A timbre-transfer model should
+   sound like what it learnt whatever plays into it, so this is small — and then the ratio
+   of step 3 is, to first order, 1 + (this error's projection away from the reference) /
+   base: a faithful model of one instrument lands at or just above 1×, by chance below.
 
 ``--model LABEL=NAME_OR_FOLDER`` adds models to compare (e.g. an earlier release); they are
 played on the instrument named by ``--instruments`` (one instrument then).
@@ -122,10 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"instrument": name, "reference": Path(ref_path).name,
                        "training_instrument": base, "models": {}}
                 for label, model in models:
-                    d = frechet_distance(frames(play(model, ref)), ref_frames)
-                    row["models"][label] = {"distance": d, "ratio": d / base}
+                    out = frames(play(model, ref))
+                    d = frechet_distance(out, ref_frames)
+                    row["models"][label] = {"distance": d, "ratio": d / base,
+                                            "to_training_instrument": frechet_distance(out, own)}
                 rows.append(row)
-                cells = "  ".join(f"{label} {v['distance']:7.1f} ({v['ratio']:.2f}x)"
+                cells = "  ".join(f"{label} {v['distance']:7.1f} ({v['ratio']:.2f}x; "
+                                  f"{v['to_training_instrument']:.1f} from the training one)"
                                   for label, v in row["models"].items())
                 print(f"{name:10s} {row['reference']:24s} training instrument {base:7.1f}  "
                       f"{cells}", flush=True)
@@ -134,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         mine = [r for r in rows if r["instrument"] == name]
         for label in mine[0]["models"]:
             ratios = [r["models"][label]["ratio"] for r in mine]
+            fidelity = [r["models"][label]["to_training_instrument"] for r in mine]
             print(f"  {name:10s} {label:12s} {np.mean(ratios):.2f}x "
-                  f"(range {min(ratios):.2f}-{max(ratios):.2f})")
+                  f"(range {min(ratios):.2f}-{max(ratios):.2f}); "
+                  f"{np.mean(fidelity):.1f} from the training instrument, whose distance to "
+                  f"the others is {np.mean([r['training_instrument'] for r in mine]):.1f}")
     if args.out:
         Path(args.out).write_text(json.dumps({"minutes": args.minutes, "seed": args.seed,
                                               "rows": rows}, indent=2))

@@ -112,6 +112,11 @@ def test_augment_keeps_length_and_level_sets_the_peak(rec):
     peak_db = 20 * np.log10(np.abs(y).max())
     assert -20 <= peak_db <= -1
     np.testing.assert_allclose(y / np.abs(y).max(), x / 0.5, atol=1e-12)  # only a gain
+    for kinds in [("eq",), ("reverb",), ("eq", "reverb")]:  # colour and room, not level
+        for seed in range(5):
+            y = rec.augment(0.3 * x, sr, random.Random(seed), kinds)
+            assert np.sqrt(np.mean(y ** 2)) == pytest.approx(0.3 * np.sqrt(0.5 * 0.5 / 2))
+            assert np.abs(y - 0.3 * x).max() > 1e-3  # and changed
 
 
 def test_to_mono_averages_channels(rec):
@@ -161,7 +166,7 @@ def test_dry_copy_is_the_augmented_output_before_its_augmentation(rec, tmp_path)
     aug, dry, plain = tmp_path / "aug", tmp_path / "dry", tmp_path / "plain"
     common = ["--program", "40", "--minutes", "0.08", "--seed", "2", "--style", "rich",
               "--melodies", "exercises"]
-    assert rec.main([*common, "-o", str(aug), "--augment", "eq,reverb,level",
+    assert rec.main([*common, "-o", str(aug), "--augment", "eq,reverb",
                      "--dry-copy", str(dry)]) == 0
     assert rec.main([*common, "-o", str(plain)]) == 0
     names = sorted(w.name for w in aug.glob("*.wav"))
@@ -173,8 +178,9 @@ def test_dry_copy_is_the_augmented_output_before_its_augmentation(rec, tmp_path)
         p, _ = sf.read(str(plain / name))
         assert a.shape == d.shape
         np.testing.assert_array_equal(d, p)
-        again = rec.augment(d, sr, gen, ("eq", "reverb", "level"))
+        again = rec.augment(d, sr, gen, ("eq", "reverb"))
         assert np.abs(again - a).max() < 2e-4 + 1e-3 * np.abs(a).max()
+        assert np.sqrt(np.mean(a ** 2)) == pytest.approx(np.sqrt(np.mean(d ** 2)), rel=1e-3)
         assert np.abs(d / np.abs(d).max() - a / np.abs(a).max()).max() > 0.01  # augmented
 
 

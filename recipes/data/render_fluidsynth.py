@@ -17,7 +17,8 @@ only the first; scales, arpeggios and long tones over the instrument's whole ran
 phrase: legato, détaché, staccato, accents, or a long crescendo / diminuendo over the phrase.
 ``--augment eq,reverb,level`` applies per file a random EQ (peaking filters and a tilt), a
 synthetic room (exponentially decaying noise, RT60 0.2–1.5 s) and a random level, so a model
-meets more rooms and microphones than the dry sound font has. ``--dry-copy DIR`` also writes each
+meets more rooms and microphones than the dry sound font has; without ``level`` each file keeps
+its RMS level. ``--dry-copy DIR`` also writes each
 file before its augmentation to DIR, under the same name: the pairs for input-side augmentation
 (``ddsp prepare DIR --features-from OUTPUT``: features from the augmented copy, the dry audio as
 the target; augmentations never change the melodies, so the same ``--seed`` without
@@ -417,11 +418,14 @@ def room_ir(rt60: float, sample_rate: int, rng: random.Random, predelay: float =
 def augment(audio, sample_rate: int, rng: random.Random, kinds: tuple[str, ...]):
     """Random EQ (three peaking filters of ±6 dB at 100 Hz–8 kHz, Q 0.7–2, and a ±4 dB tilt
     shelf), a room (``room_ir``, RT60 0.2–1.5 s, wet 10–40 %) and a level (peak at -1 to
-    -20 dBFS), each if named in ``kinds``. ``audio`` is mono ``(samples,)``; same length out."""
+    -20 dBFS), each if named in ``kinds``. Without ``level`` the output keeps the input's RMS
+    level (EQ and room change the colour, not the level: pairs for input-side augmentation
+    then differ only in colour and room). ``audio`` is mono ``(samples,)``; same length out."""
     import numpy as np
     from scipy.signal import fftconvolve, lfilter
 
     x = np.asarray(audio, dtype=np.float64)
+    rms_in = np.sqrt(np.mean(x ** 2))
     n = x.shape[0]
     if "eq" in kinds:
         top = min(8000.0, 0.4 * sample_rate)  # below Nyquist at any rate
@@ -444,6 +448,9 @@ def augment(audio, sample_rate: int, rng: random.Random, kinds: tuple[str, ...])
         peak = np.max(np.abs(x)) + 1e-12
         x = x * 10 ** (rng.uniform(-20, -1) / 20) / peak
     else:
+        rms_out = np.sqrt(np.mean(x ** 2))
+        if rms_out > 0:
+            x = x * (rms_in / rms_out)
         peak = np.max(np.abs(x))
         if peak > 0.999:  # EQ or room may push a loud file over full scale
             x = x * 0.999 / peak
