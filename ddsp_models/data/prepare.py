@@ -325,7 +325,8 @@ def _analyse_file(path: str, cfg: PrepareConfig, load_fn, f0_fn, loudness_fn,
     reader = BlockReader(analysed.blocks(n_file), _padded_length(n_file, cfg))  # zero-padded
     try:
         features = _features_in_segments(reader, cfg, f0_fn, loudness_fn)
-        analysed.check_unchanged()
+        if analysed is not source:  # never read again: checked now (the audio at its end)
+            analysed.check_unchanged()
     except _Unreadable as e:  # the file changed since the check: nothing of it is used yet
         return {"path": path, "skip": str(e)}
     return {"path": path, "source": source, "n_file": n_file, **features}
