@@ -38,9 +38,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--features-from", metavar="DIR", default=None,
                    help="compute f0 and loudness from the files of the same relative names under "
                         "DIR, and take the audio targets from AUDIO_DIR (the pairs aligned sample "
-                        "for sample). Input-side augmentation: DIR an augmented copy (room, EQ, "
-                        "level; render_fluidsynth.py --augment ... --dry-copy AUDIO_DIR makes "
-                        "both), so the model learns to play the dry instrument from any room")
+                        "for sample). Input-side augmentation: DIR an augmented copy (room and EQ, "
+                        "level unchanged; render_fluidsynth.py --augment eq,reverb --dry-copy "
+                        "AUDIO_DIR makes both), so the model learns to play the dry instrument "
+                        "from any room")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

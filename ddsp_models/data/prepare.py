@@ -23,7 +23,7 @@ Output folder:
 With ``features_dir`` (``--features-from``) the f0, confidence and loudness of each file come
 from the file of the same relative name under that folder, and the audio targets from
 ``AUDIO_DIR``: the two must be aligned sample for sample (same length after resampling). This
-is input-side augmentation (features from an augmented copy — a room, an EQ, a level — and the
+is input-side augmentation (features from an augmented copy — a room, an EQ — and the
 dry take as the target: the model learns to hear through rooms and microphones and still play
 the dry instrument), or a second microphone of the same take. ``stats.json`` then describes the
 features, which is what the model sees at its input.
@@ -606,10 +606,8 @@ def prepare_dataset(
     with atomic_dir(out_dir) as tmp_dir:  # fails now if the folder is not writable
         manifest = _prepare_into(tmp_dir, files, audio_dir, cfg, workers, progress,
                                  load_fn or _default_load, f0_fn or _default_f0,
-                                 loudness_fn or _default_loudness, log, features)
-        if features is not None:  # where the features came from, for whoever reads the data
-            manifest["features_from"] = str(Path(features_dir).resolve())
-            atomic_write_json(tmp_dir / MANIFEST, manifest)
+                                 loudness_fn or _default_loudness, log, features,
+                                 str(Path(features_dir).resolve()) if features else None)
         _carry_over(foreign, tmp_dir)
     if foreign:
         log(f"kept {len(foreign)} other entries of the previous {out_dir}: "
@@ -642,10 +640,10 @@ def _features_files(files: list[Path], audio_dir: Path, features_dir: str | Path
 
 def _prepare_into(out_dir: Path, files: list[Path], audio_dir: Path, cfg: PrepareConfig,
                   workers: int, progress: bool, load_fn, f0_fn, loudness_fn, log,
-                  features: dict | None = None) -> dict:
-    """Analyse ``files`` (their features from ``features[file]`` where given) and write
-    shards, stats and manifest into ``out_dir`` (a fresh, temporary folder); returns the
-    manifest."""
+                  features: dict | None = None, features_from: str | None = None) -> dict:
+    """Analyse ``files`` (their features from ``features[file]`` where given; the manifest
+    records ``features_from``, their folder) and write shards, stats and manifest into
+    ``out_dir`` (a fresh, temporary folder); returns the manifest."""
     from tqdm.auto import tqdm
 
     writer = _ShardWriter(out_dir, cfg)
@@ -710,5 +708,7 @@ def _prepare_into(out_dir: Path, files: list[Path], audio_dir: Path, cfg: Prepar
         "skipped": skipped,
         "stats": "stats.json",
     }
+    if features_from is not None:
+        manifest["features_from"] = features_from
     atomic_write_json(out_dir / MANIFEST, manifest)  # last: its presence means "complete"
     return manifest
