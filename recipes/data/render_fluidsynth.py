@@ -18,11 +18,11 @@ phrase: legato, détaché, staccato, accents, or a long crescendo / diminuendo o
 ``--augment eq,reverb,level`` applies per file a random EQ (peaking filters and a tilt), a
 synthetic room (exponentially decaying noise, RT60 0.2–1.5 s) and a random level, so a model
 meets more rooms and microphones than the dry sound font has; without ``level`` each file keeps
-its RMS level. ``--dry-copy DIR`` also writes each
-file before its augmentation to DIR, under the same name: the pairs for input-side augmentation
-(``ddsp prepare DIR --features-from OUTPUT``: features from the augmented copy, the dry audio as
-the target; augmentations never change the melodies, so the same ``--seed`` without
-``--augment`` renders the same dry files too).
+its RMS level. ``--dry-copy DIR`` also writes each file before its augmentation to DIR, under
+the same name: the pairs for input-side augmentation (``ddsp prepare DIR --features-from
+OUTPUT``: features from the augmented copy, the dry audio as the target; augmentations never
+change the melodies, so the same ``--seed`` without ``--augment`` renders the same dry files
+too).
 
 The output is mono (FluidSynth renders stereo; the channels are averaged), 16-bit WAV at
 ``--sample-rate`` (default 16 kHz; 48000 for the 48 kHz recipes), and exactly ``--minutes``
