@@ -151,6 +151,10 @@ def test_errors():
         Autoencoder(graph=GRAPH, sample_rate=8000, frame_rate=300)
     with pytest.raises(ValueError, match="derived from the graph"):
         Autoencoder(graph=GRAPH, sample_rate=SR, frame_rate=FR, decoder={"n_out": 3})
+    from ddsp_models.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="whole number of frames per second"):
+        Autoencoder(graph=GRAPH, sample_rate=16000, frame_rate=62.5)  # hop 256, but fractional
 
 
 def test_bfloat16_autocast_runs_only_the_decoder_in_bfloat16():

@@ -1,7 +1,5 @@
 """Synth processors: Harmonic, FilteredNoise, Wavetable, Sinusoidal."""
 
-import math
-
 import numpy as np
 import pytest
 import scipy.signal

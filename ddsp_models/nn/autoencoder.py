@@ -30,7 +30,7 @@ import yaml
 from torch import Tensor, nn
 
 from ..core.upsample import frame_hop
-from ..errors import DDSPError, ModelLoadError, one_line
+from ..errors import DDSPError, InvalidInputError, ModelLoadError, one_line
 from .decoder import RnnFcDecoder
 from .losses import MultiResolutionSpectralLoss
 

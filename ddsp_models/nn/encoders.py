@@ -7,7 +7,6 @@ frames aligned with ``compute_f0`` / ``compute_loudness`` (frame ``t`` centred o
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ..features.checks import hop_from_rates

@@ -457,7 +457,7 @@ class Phaser(Processor):
     # --- block rendering (all parameters static: no look-ahead) ----------------------
     def state_specs(self):
         return (
-            State("filter", f"(B, C, n_stages + 1) lattice states of the stages, then the "
+            State("filter", "(B, C, n_stages + 1) lattice states of the stages, then the "
                             "previous wet sample (the feedback)"),
             State("position", "() int64: samples rendered so far (the LFO's time, float64 phase)"),
         )
