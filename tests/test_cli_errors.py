@@ -273,6 +273,14 @@ def test_bad_option_values_are_one_line(tmp_path, model_dir, wav, data_dir, caps
     for argv in cases:
         assert main(argv) == 2, argv
         _one_line_error(capsys, f"ddsp {argv[0]}: error:")
+    # a value outside a flag's choices: argparse's usage line, then the error naming them
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transfer", str(wav), "--model", str(model_dir), "-o", str(tmp_path / "o.wav"),
+              "--loudness-map", "peak"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--loudness-map: invalid choice: 'peak'" in err and "'quantiles'" in err
+    assert "Traceback" not in err and not (tmp_path / "o.wav").exists()
 
 
 def test_train_reports_missing_and_corrupt_checkpoints_in_one_line(tmp_path, data_dir, capsys):

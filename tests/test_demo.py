@@ -26,7 +26,6 @@ import soundfile as sf
 
 import ddsp_models.cli
 from ddsp_models.cli import main
-from ddsp_models.errors import DDSPError
 from ddsp_models.demo import logic
 from ddsp_models.errors import DDSPError, InvalidInputError
 

@@ -336,3 +336,28 @@ def test_a_graph_without_noise_or_reverb_has_no_mix_controls():
     assert lm.set_control("reverb_wet", 0.5) == -1 and lm.set_control("auto_adjust", 1.0) == -1
     y = lm.process(_tone(44100, 0.1))
     assert y.shape == (1, 4410) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("midi, octaves", [(62, 0), (84, 0), (40, 2), (100, -1)])
+def test_auto_adjust_moves_only_pitches_outside_the_training_range(midi, octaves):
+    # the causal rule is the offline one (ddsp_models.transfer.adjust): training pitches
+    # spread over MIDI 55..91 (5-95 %: 56.8..89.2), so 62 and 84 stay where they are (DDSP's
+    # nearest-the-mean rule moved both) and 40 / 100 move by the fewest octaves
+    from ddsp_models.data.stats import compute_stats
+    from ddsp_models.nn.autoencoder import Autoencoder
+
+    graph = {"nodes": {"harmonic": {"type": "Harmonic", "sample_rate": 16000,
+                                    "n_harmonics": 4}},
+             "edges": ["harmonic -> out"]}
+    model = Autoencoder(graph=graph, sample_rate=16000, frame_rate=250,
+                        decoder=dict(hidden_size=8, mlp_size=8, mlp_layers=1)).eval()
+    train = np.linspace(55.0, 91.0, 3601)
+    model.dataset_stats = compute_stats([440.0 * 2 ** ((train - 69) / 12)], [np.ones(3601)],
+                                        [np.full(3601, -30.0)])
+    lm = LiveModel(model, host_rate=16000)
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    x = _tone(16000, 0.8, f0=f0, start=0.0, vibrato=False)
+    f0_out, _, gate = lm.analyse(x[:, :64 * (x.shape[1] // 64)])
+    on = gate[0] > 0
+    late = f0_out[0][on][-50:]  # past the feature latency: steady
+    np.testing.assert_allclose(late.numpy(), f0 * 2.0 ** octaves, rtol=0.01)

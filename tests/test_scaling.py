@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ddsp_models.core import (
@@ -20,6 +20,7 @@ from ddsp_models.core.scaling import (
     LogSigmoidRange,
     SigmoidRange,
     Softmax,
+    octaves_into_range,
     scaling_from_dict,
 )
 
@@ -92,3 +93,37 @@ def test_every_scaling_scripts_to_the_same_values():
         s = cls()
         scripted = torch.jit.script(s.module())
         torch.testing.assert_close(scripted(raw), s(raw))
+
+
+# --- octaves_into_range: the octave rule of auto-adjust (transfer, live) and MIDI's range fit --
+def _octaves_brute_force(p, low, high):
+    """Try every shift: the nearest to the range wins, then the smaller shift."""
+    def gap(k):
+        q = p + 12.0 * k
+        return max(low - q, q - high, 0.0)
+    return min(range(-12, 13), key=lambda k: (gap(k), abs(k)))
+
+
+@given(st.floats(-30, 150), st.floats(0, 127), st.floats(0, 48))
+def test_octaves_into_range_matches_brute_force(p, low, width):
+    high = low + width
+    k = octaves_into_range(p, low, high)
+    assert k == _octaves_brute_force(p, low, high)
+    if width >= 12:
+        assert low <= p + 12 * k <= high  # a range of an octave or more is always reached
+
+
+@given(st.floats(0, 127), st.floats(20, 110))
+def test_octaves_into_mean_pm_6_is_ddsp_rule(p, mean):
+    diff = (mean - p) / 12.0
+    assume(abs(diff - math.floor(diff) - 0.5) > 1e-9)  # DDSP's round() at .5 is a tie
+    assert octaves_into_range(p, mean - 6.0, mean + 6.0) == round(diff)
+
+
+def test_octaves_into_range_hand_computed():
+    assert octaves_into_range(62.0, 59.0, 92.0) == 0     # inside: never moved
+    assert octaves_into_range(45.0, 59.0, 92.0) == 2     # 57 is still below, 69 inside
+    assert octaves_into_range(100.0, 59.0, 92.0) == -1
+    assert octaves_into_range(50.0, 60.0, 64.0) == 1     # narrow range: 62 inside
+    assert octaves_into_range(55.0, 60.0, 64.0) == 1     # 67 is 3 above, 55 is 5 below
+    assert octaves_into_range(52.0, 60.0, 62.0) == 1     # 64 is 2 above, 52 is 8 below

@@ -174,6 +174,24 @@ def test_note_threshold_and_quiet_db_reach_auto_adjust():
     assert (deep.loudness_db < none.loudness_db - 0.5).any()  # off frames lowered
 
 
+def test_loudness_map_reaches_auto_adjust():
+    from ddsp_models.transfer import transfer_with_features
+
+    x = _tone([60, 62, 64, 65])
+    x[4000:6000] *= 0.3  # a softer passage: dynamics that "level" keeps
+    m = _model()
+    kw = dict(f0_method="yin", quiet_db=0.0)
+    level = transfer_with_features(m, x, 8000, **kw)
+    quant = transfer_with_features(m, x, 8000, loudness_map="quantiles", **kw)
+    top = max(m.dataset_stats["loudness_db_voiced"]["quantiles"])
+    diff = (level.loudness_db - level.features.loudness_db)[level.loudness_db < top - 1e-3]
+    assert float(diff.max() - diff.min()) < 1e-3  # one shift for every uncapped frame
+    qd = quant.loudness_db - quant.features.loudness_db
+    assert float(qd.max() - qd.min()) > 1.0  # DDSP's map is no shift
+    with pytest.raises(InvalidInputError, match="loudness_map must be one of"):
+        transfer_with_features(m, x, 8000, loudness_map="peak", **kw)
+
+
 def test_scale_names_keep_the_users_spelling():
     assert parse_scale("Bbmajor").name == "Bb major"
     assert parse_scale("c#-minor").name == "C# minor"

@@ -56,10 +56,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--quiet-db", type=float, default=20.0, metavar="DB",
                    help="dB taken off frames auto-adjust finds are not notes (default 20; "
                         "0..120)")
+    p.add_argument("--loudness-map", choices=["level", "quantiles"], default="level",
+                   help="how auto-adjust fits your loudness to the model's training data: "
+                        "level = one dB shift of your median onto its median, keeping your "
+                        "dynamics (default); quantiles = DDSP's mapping of your whole "
+                        "distribution onto its (every file then spans the training dynamics)")
     p.add_argument("--auto-adjust", action=argparse.BooleanOptionalAction, default=True,
-                   help="octave-shift toward the model's pitch range, map loudness onto its "
-                        "training distribution and quiet non-note frames (default: on; needs "
-                        "the model's stats.json)")
+                   help="octave-shift into the model's pitch range (only an input outside "
+                        "it), map loudness onto its training distribution and quiet non-note "
+                        "frames (default: on; needs the model's stats.json)")
     p.add_argument("--f0", default="crepe-tiny", choices=["crepe-tiny", "crepe-full", "yin"],
                    help="pitch tracker (default crepe-tiny with YIN refinement: as accurate as "
                         "crepe-full on our benchmarks, several times faster; yin is fastest)")
@@ -188,6 +193,7 @@ def run(args) -> int:
                     f0_method=args.f0, chunk_seconds=args.chunk_seconds,
                     autotune=args.autotune, scale=args.scale,
                     note_threshold=args.note_threshold, quiet_db=args.quiet_db,
+                    loudness_map=args.loudness_map,
                     subtype="FLOAT" if wav else None, normalize=not wav)
             for w in caught:
                 if issubclass(w.category, SilentInputWarning):

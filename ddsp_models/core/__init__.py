@@ -13,6 +13,7 @@ from .scaling import (
     exp_sigmoid,
     hz_to_midi,
     midi_to_hz,
+    octaves_into_range,
     power_to_db,
 )
 from .upsample import hop_size, upsample_linear, upsample_with_windows
@@ -72,6 +73,7 @@ __all__ = [
     "exp_sigmoid",
     "hz_to_midi",
     "midi_to_hz",
+    "octaves_into_range",
     "power_to_db",
     "hop_size",
     "upsample_linear",

@@ -20,6 +20,7 @@ __all__ = [
     "exp_sigmoid",
     "hz_to_midi",
     "midi_to_hz",
+    "octaves_into_range",
     "amplitude_to_db",
     "db_to_amplitude",
     "power_to_db",
@@ -57,6 +58,28 @@ def hz_to_midi(frequency_hz: Tensor) -> Tensor:
 def midi_to_hz(midi: Tensor) -> Tensor:
     """MIDI note number to frequency in Hz; 69 → 440 Hz."""
     return 440.0 * torch.pow(2.0, (torch.as_tensor(midi) - 69.0) / 12.0)
+
+
+def octaves_into_range(pitch_midi: float, low: float, high: float) -> int:
+    """The fewest whole octaves to add to ``pitch_midi`` (MIDI) to land it in ``[low, high]``.
+
+    0 when it is already inside. When no octave lands inside (a range narrower than an octave
+    with the pitch in the gap), the shift that leaves it nearest to the range. Plain floats, so
+    TorchScript compiles it (the live path calls it per frame). With the range ``mean ± 6``
+    this is DDSP's rule (the octaves nearest to the mean)."""
+    if low <= pitch_midi <= high:
+        return 0
+    if pitch_midi < low:
+        k = int(math.ceil((low - pitch_midi) / 12.0))
+        if pitch_midi + 12.0 * k > high and (pitch_midi + 12.0 * k - high) >= (
+                low - (pitch_midi + 12.0 * (k - 1))):
+            k -= 1
+        return k
+    k = -int(math.ceil((pitch_midi - high) / 12.0))
+    if pitch_midi + 12.0 * k < low and (low - (pitch_midi + 12.0 * k)) >= (
+            pitch_midi + 12.0 * (k + 1) - high):
+        k += 1
+    return k
 
 
 def amplitude_to_db(amplitude: Tensor, min_db: float = -120.0) -> Tensor:

@@ -16,4 +16,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "ResumableSampler": _D + "datamodule",
     "compute_stats": _D + "stats",
     "load_stats": _D + "stats",
+    "pitch_range": _D + "stats",
 })

@@ -16,10 +16,16 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["compute_stats", "load_stats", "validate_stats", "QUANTILE_LEVELS"]
+__all__ = ["compute_stats", "load_stats", "validate_stats", "pitch_range", "QUANTILE_LEVELS",
+           "PITCH_RANGE_LEVELS"]
 
 #: Quantile levels stored for each feature: 0 %, 1 %, ..., 100 %.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
+
+#: The quantile levels of the training data's voiced pitches that bound the range auto-adjust
+#: moves an input's mean pitch into (the middle 90 %: the extremes hold f0 errors and rare
+#: notes).
+PITCH_RANGE_LEVELS = (0.05, 0.95)
 
 
 def _summary(x: np.ndarray) -> dict:
@@ -133,6 +139,21 @@ def validate_stats(stats, source: str | Path = "dataset statistics") -> dict:
         if any(b < a for a, b in zip(quantiles, quantiles[1:])):
             raise bad(f"'{key}.quantiles' must not decrease")
     return stats
+
+
+def pitch_range(stats: dict,
+                levels: tuple[float, float] = PITCH_RANGE_LEVELS) -> tuple[float, float] | None:
+    """MIDI ``(low, high)``: the training pitches' quantiles at ``levels``, read off the stats'
+    ``pitch_midi`` quantiles (linear between the stored levels); ``None`` when the stats have
+    no pitch quantiles."""
+    q = (stats.get("pitch_midi") or {}).get("quantiles")
+    if not q:
+        return None
+    q = np.asarray(q, np.float64)
+    stored = stats.get("quantile_levels")
+    stored = np.linspace(0.0, 1.0, q.size) if stored is None else np.asarray(stored, np.float64)
+    low, high = (float(np.interp(level, stored, q)) for level in levels)
+    return low, high
 
 
 def load_stats(path: str | Path) -> dict:

@@ -371,7 +371,7 @@ def run_transfer(model, audio: "Tensor", sample_rate: int, settings: Settings,
         if note and note not in notes:
             notes.append(str(note))
     if res.octaves:
-        notes.append(f"auto-adjust shifted the pitch by {res.octaves:+d} octave(s) toward the "
+        notes.append(f"auto-adjust shifted the pitch by {res.octaves:+d} octave(s) into the "
                      "model's range")
     folder = Path(out_dir) / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,10 @@ rejected):
 * ``gain_db`` input gain = loudness shift (-40..40 dB);
 * ``auto_adjust`` (bool): a causal version of :mod:`ddsp_models.transfer.adjust` — an
   exponential mean (``adjust_seconds``) of the pitch and loudness of note-on frames is moved
-  to the training statistics' mean (pitch by whole octaves, with hysteresis; loudness by a dB
-  shift) and note-off frames are quieted by ``quiet_db``; needs the model's ``stats.json``;
+  into the training data's pitch range by the fewest whole octaves (none when it is inside;
+  a new shift only once the mean strays :data:`OCTAVE_HYSTERESIS` semitones beyond the range)
+  and to the training loudness mean by a dB shift; note-off frames are quieted by
+  ``quiet_db``; needs the model's ``stats.json``;
 * ``gate_db`` (-120..0 dB, A-weighted loudness of the input): below it the decoder gets the
   floor loudness and the output fades out over ``release_seconds``; it opens again above it
   (6 dB hysteresis). Silence in gives exact silence out;
@@ -55,6 +57,8 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..core.scaling import octaves_into_range
+from ..data.stats import pitch_range
 from ..features.causal import CAUSAL_YIN_DEFAULTS, CausalFeatures
 from .resample_stream import StreamResampler
 from .streaming import StreamingSynth
@@ -69,6 +73,11 @@ CONTROL_RANGES = {
     "harmonic_mix": (0.0, 1.0, 0.5),
     "reverb_wet": (0.0, 1.0, 1.0),
 }
+
+#: Semitones the running mean pitch may stray beyond the training pitch range before
+#: auto-adjust picks a new octave shift (with the range ``mean ± 6`` this is DDSP's rule with
+#: a hysteresis of 0.15 octave).
+OCTAVE_HYSTERESIS = 1.8
 
 
 def _harmonic_noise_nodes(model) -> Tuple[List[str], List[str], List[str]]:
@@ -139,6 +148,12 @@ class LiveModel(nn.Module):
         loud = stats.get("loudness_db_voiced") or stats.get("loudness_db") or {}
         self.has_stats = pitch.get("mean") is not None and loud.get("mean") is not None
         self.target_midi = float(pitch.get("mean", 60.0) or 60.0)
+        low_high = pitch_range(stats) if self.has_stats else None
+        if low_high is None:  # DDSP's rule: the octaves nearest the mean
+            low_high = (self.target_midi - 6.0, self.target_midi + 6.0)
+        self.target_low = float(low_high[0])
+        self.target_high = float(low_high[1])
+        self.octave_hysteresis = OCTAVE_HYSTERESIS
         self.target_loudness = float(loud.get("mean", -30.0) or -30.0)
         self.auto_adjust = bool(self.has_stats)
         self.adjust_alpha = 1.0 - math.exp(-1.0 / (float(adjust_seconds) * self.frame_rate))
@@ -324,9 +339,11 @@ class LiveModel(nn.Module):
                     else:
                         self.ema_midi += alpha * (midi - self.ema_midi)
                         self.ema_loudness += alpha * (level - self.ema_loudness)
-                    want = (self.target_midi - self.ema_midi) / 12.0
-                    if abs(want - self.octave) > 0.65:
-                        self.octave = float(round(want))
+                    placed = self.ema_midi + 12.0 * self.octave
+                    if (placed < self.target_low - self.octave_hysteresis
+                            or placed > self.target_high + self.octave_hysteresis):
+                        self.octave = float(octaves_into_range(self.ema_midi, self.target_low,
+                                                               self.target_high))
                 octave = self.octave
                 level = level + (self.target_loudness - self.ema_loudness)
                 if not note_on:

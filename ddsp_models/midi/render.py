@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.scaling import octaves_into_range
 from ..errors import InvalidInputError
 from .curves import ChannelControls, release_seconds, voice_curves
 from .expression import Expression, expression_for
@@ -142,13 +143,7 @@ def _fit_range(part: Part, transpose: float, expr: Expression, mode: str, nyquis
         if mode == "refuse":
             refused.append((part, n, p))
             continue
-        q = p
-        while q < lo:
-            q += 12.0
-        while q > hi:
-            q -= 12.0
-        if q < lo:  # the range is narrower than an octave: the nearer end
-            q = q + 12.0 if (lo - q) > (q + 12.0 - hi) else q
+        q = p + 12.0 * octaves_into_range(p, lo, hi)
         notes.append(n)
         offsets[id(n)] = q - n.pitch
         moved.append((n, p, q))

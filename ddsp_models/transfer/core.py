@@ -171,15 +171,20 @@ def _mono(audio) -> Tensor:
     return x.detach().float().cpu()
 
 
-def _check_request(f0_method, scale, **options):
+def _check_request(f0_method, scale, loudness_map="level", **options):
     """Validate the options before any work: ``(opts, wanted scale or None)``."""
     from ..features.f0 import F0_METHODS
+    from .adjust import LOUDNESS_MAPS
     from .autotune import parse_scale
 
     opts = check_options(**options)
     if f0_method not in F0_METHODS:
         raise InvalidInputError(f"f0_method must be one of {sorted(F0_METHODS)}, got "
                                 f"{f0_method!r}")
+    if loudness_map not in LOUDNESS_MAPS:
+        raise InvalidInputError(f"loudness_map must be one of {list(LOUDNESS_MAPS)}, got "
+                                f"{loudness_map!r}")
+    opts["loudness_map"] = loudness_map
     return opts, (parse_scale(scale) if opts["autotune"] > 0 else None)
 
 
@@ -226,6 +231,7 @@ def _controls(model, feats: Features, f0_method: str, opts: dict, auto_adjust: b
             warnings.warn(notes[-1], stacklevel=3)
         else:
             adj = _auto_adjust(f0, conf, ld, stats, fr, quiet_db=opts["quiet_db"],
+                               loudness_map=opts["loudness_map"],
                                note_threshold=opts["note_threshold"])
             f0, ld, octaves = adj.f0_hz, adj.loudness_db, adj.octaves
             notes += adj.notes
@@ -292,10 +298,11 @@ def transfer_with_features(
     autotune: float = 0.0,
     scale: str | None = None,
     note_threshold: float = NOTE_THRESHOLD,
+    loudness_map: str = "level",
 ) -> TransferResult:
     """:func:`transfer`, returning a :class:`TransferResult` with the features used."""
     opts, want_scale = _check_request(
-        f0_method, scale, pitch_shift=pitch_shift, loudness_shift=loudness_shift,
+        f0_method, scale, loudness_map, pitch_shift=pitch_shift, loudness_shift=loudness_shift,
         autotune=autotune, note_threshold=note_threshold, quiet_db=quiet_db,
         chunk_seconds=chunk_seconds)
     sample_rate = check_sample_rate(sample_rate)
@@ -341,6 +348,7 @@ def transfer_file(
     subtype: str | None = None,
     normalize: bool = False,
     block_frames: int = 65536,
+    loudness_map: str = "level",
 ) -> TransferResult:
     """:func:`transfer_with_features` from the file ``in_path`` to the file ``out_path``
     (mono, at the input's rate, same length) with memory bounded by a chunk, not the file
@@ -375,7 +383,7 @@ def transfer_file(
     from .features import BlockReader
 
     opts, want_scale = _check_request(
-        f0_method, scale, pitch_shift=pitch_shift, loudness_shift=loudness_shift,
+        f0_method, scale, loudness_map, pitch_shift=pitch_shift, loudness_shift=loudness_shift,
         autotune=autotune, note_threshold=note_threshold, quiet_db=quiet_db,
         chunk_seconds=chunk_seconds)
     sr_m, fr = int(model.sample_rate), int(model.frame_rate)
@@ -410,7 +418,8 @@ def transfer_file(
         audio, sr = load_audio(in_path, mono=False)
         res = transfer_with_features(
             model, audio, sr, pitch_shift, loudness_shift, auto_adjust, f0_method,
-            chunk_seconds, synth_chunk_frames, quiet_db, autotune, scale, note_threshold)
+            chunk_seconds, synth_chunk_frames, quiet_db, autotune, scale, note_threshold,
+            loudness_map)
         del audio
         res.peak, res.normalized = write(lambda: iter([res.audio]), sr)
         res.audio = None
@@ -467,9 +476,10 @@ def transfer(
             768 kHz.
         pitch_shift: semitones added to f0 (after auto-adjust); 12 doubles f0; -48 to 48.
         loudness_shift: dB added to the loudness (after auto-adjust); -60 to 60.
-        auto_adjust: octave-shift f0 toward the training data's mean pitch, map loudness onto
-            its distribution and quiet non-note frames (needs the model's ``dataset_stats``;
-            skipped with a warning otherwise). See :mod:`ddsp_models.transfer.adjust`.
+        auto_adjust: octave-shift f0 into the training data's pitch range (only an input
+            whose mean pitch lies outside it), map loudness onto its distribution and quiet
+            non-note frames (needs the model's ``dataset_stats``; skipped with a warning
+            otherwise). See :mod:`ddsp_models.transfer.adjust`.
         f0_method: ``"crepe-tiny"`` (default: with its YIN refinement as accurate as
             ``"crepe-full"`` on our benchmarks and several times faster), ``"crepe-full"`` or
             ``"yin"``.
@@ -478,7 +488,10 @@ def transfer(
             detected from the input, ``"chromatic"``, ``"major"``/``"minor"`` (tonic detected)
             or a key like ``"C#minor"``, ``"Bbmajor"``), ``note_threshold`` (auto-adjust's
             note/silence decision, default 1.0: higher keeps fewer frames as notes),
-            ``quiet_db`` (dB taken off non-note frames, default 20), ``chunk_seconds``
+            ``quiet_db`` (dB taken off non-note frames, default 20), ``loudness_map``
+            (``"level"``, the default: one dB shift to the training median, the input keeps
+            its dynamics; ``"quantiles"``: DDSP's mapping of the whole distribution),
+            ``chunk_seconds``
             (feature chunks, default 30), ``synth_chunk_frames`` (synthesis chunks, default
             1000 frames).
     """
