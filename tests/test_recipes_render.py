@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 PATH = Path(__file__).resolve().parents[1] / "recipes" / "data" / "render_fluidsynth.py"
 
@@ -155,7 +156,30 @@ def test_render_cli_errors(rec, tmp_path):
         rec.main(["--minutes", "1", "-o", str(tmp_path), "--augment", "wobble"])
     with pytest.raises(SystemExit):
         rec.main(["--minutes", "1", "-o", str(tmp_path), "--melodies", "exercises"])
+    for bad in ("60", "60-66", "70-60", "100-140", "a-b"):
+        with pytest.raises(SystemExit):
+            rec.main(["--minutes", "1", "-o", str(tmp_path), "--range", bad])
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+@needs_fluidsynth
+def test_range_places_the_melodies(rec, tmp_path):
+    """The viola (41) in a range of its own choosing: every voiced frame's pitch (YIN) lies in
+    it, against the viola's default range reaching down to C3."""
+    from ddsp_models.features import compute_f0
+
+    out = tmp_path / "w"
+    assert rec.main(["--program", "41", "--minutes", "0.1", "-o", str(out), "--seed", "3",
+                     "--style", "rich", "--melodies", "exercises", "--range", "72-84"]) == 0
+    pitches = []
+    for w in sorted(out.glob("*.wav")):
+        x, sr = sf.read(str(w))
+        f0, conf = compute_f0(torch.tensor(x, dtype=torch.float32), sr, 100, method="yin")
+        f0, conf = f0.reshape(-1).numpy(), conf.reshape(-1).numpy()
+        pitches.append(12 * np.log2(f0[conf > 0.9] / 440) + 69)
+    p = np.concatenate(pitches)
+    assert p.size > 100
+    assert np.quantile(p, 0.02) > 72 - 1.5 and np.quantile(p, 0.98) < 84 + 1.5
 
 
 @needs_fluidsynth

@@ -495,6 +495,19 @@ def _articulation_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def _note_range(text: str) -> tuple[int, int]:
+    """``LOW-HIGH`` MIDI notes (e.g. ``55-88``), at least an octave apart, within 0..127."""
+    try:
+        low, high = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH in MIDI notes, e.g. 55-88; got "
+                                         f"{text!r}") from None
+    if not 0 <= low < high <= 127 or high - low < 12:
+        raise argparse.ArgumentTypeError(f"the range {low}-{high} must lie within 0-127 and "
+                                         "span at least an octave (e.g. 55-88)")
+    return low, high
+
+
 def _augment_list(text: str) -> tuple[str, ...]:
     names = tuple(a.strip() for a in text.split(",") if a.strip() and a.strip() != "none")
     bad = [a for a in names if a not in ("eq", "reverb", "level")]
@@ -527,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--articulations", type=_articulation_list, default=ARTICULATIONS,
                     help=f"rich style: comma-separated subset of {','.join(ARTICULATIONS)} "
                          "(default all)")
+    ap.add_argument("--range", type=_note_range, default=None, metavar="LOW-HIGH",
+                    help="MIDI notes to place the melodies in (default: the program's range; "
+                         "e.g. --program 41 --range 55-88 plays the viola in the violin's "
+                         "range, a second violin-family sample set)")
     ap.add_argument("--augment", type=_augment_list, default=(),
                     help="comma-separated augmentations per file: eq, reverb, level (default none)")
     ap.add_argument("--dry-copy", metavar="DIR", default=None,
@@ -558,10 +575,10 @@ def main(argv: list[str] | None = None) -> int:
         dry_dir.mkdir(parents=True, exist_ok=True)
     target = int(round(args.minutes * 60 * args.sample_rate))  # samples in total
     if args.style == "basic":
-        low, high = RANGES.get(args.program, (60, 84))
+        low, high = args.range or RANGES.get(args.program, (60, 84))
         melodies = load_melodies(max_pieces=int(args.minutes * 8) + 20, rng=rng)
     else:
-        low, high = FULL_RANGES.get(args.program, (48, 84))
+        low, high = args.range or FULL_RANGES.get(args.program, (48, 84))
         source = args.melodies or "both"
         melodies = []
         if source in ("corpus", "both"):
