@@ -4,6 +4,7 @@ violins (flutes, ...) as the instrument they were trained on?
     python benchmarks/timbre.py [--instruments violin,flute,trumpet,cello,saxophone]
                                 [--model LABEL=NAME_OR_FOLDER ...] [--minutes 2] [--seed 1]
                                 [--references SF2,SF3] [--out timbre.json]
+                                [--loudness-map level|quantiles] [--no-auto-adjust]
 
 For each instrument (its General MIDI program):
 
@@ -25,6 +26,11 @@ For each instrument (its General MIDI program):
    sound like what it learnt whatever plays into it, so this is small — and then the ratio
    of step 3 is, to first order, 1 + (this error's projection away from the reference) /
    base: a faithful model of one instrument lands at or just above 1×, by chance below.
+
+5. Transparency: each model plays the training instrument's own rendering of the held-out
+   melodies; its distance to that rendering. Ideal transfer settings change nothing there, so
+   this says what auto-adjust (``--loudness-map``, ``--no-auto-adjust``) does to an input that
+   already sounds like the training data.
 
 ``--model LABEL=NAME_OR_FOLDER`` adds models to compare (e.g. an earlier release); they are
 played on the instrument named by ``--instruments`` (one instrument then).
@@ -61,11 +67,12 @@ def render(program: int, soundfont: str, minutes: float, seed: int, folder: Path
     return [load_audio(f, SAMPLE_RATE)[0] for f in sorted(folder.glob("*.wav"))]
 
 
-def play(model, signals: list[torch.Tensor]) -> list[torch.Tensor]:
+def play(model, signals: list[torch.Tensor], **options) -> list[torch.Tensor]:
+    """Each signal played by ``model`` through ``transfer`` (``options``: its keywords)."""
     from ddsp_models.transfer import transfer
 
     with torch.no_grad():
-        return [transfer(model, x, SAMPLE_RATE) for x in signals]
+        return [transfer(model, x, SAMPLE_RATE, **options) for x in signals]
 
 
 def frames(signals: list[torch.Tensor]) -> np.ndarray:
@@ -87,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="melodies (1: the held-out pieces)")
     ap.add_argument("--references", default=",".join(REFERENCES),
                     help="comma-separated sound fonts (.sf2/.sf3) played as the other instruments")
+    ap.add_argument("--loudness-map", choices=["level", "quantiles"], default="level",
+                    help="auto-adjust's loudness rule in the transfers (default level, as "
+                         "ddsp transfer)")
+    ap.add_argument("--auto-adjust", action=argparse.BooleanOptionalAction, default=True,
+                    help="auto-adjust in the transfers (default on, as ddsp transfer)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="JSON of the figures")
     args = ap.parse_args(argv)
@@ -113,12 +125,18 @@ def main(argv: list[str] | None = None) -> int:
                  "timgm6mb-soundfont csound-soundfont (or pass --references)")
 
     rows = []
+    transparency = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             program = PROGRAMS[name]
             models = [(name, load_model(name))] + [(label, load_model(p)) for label, p in extra]
-            own = frames(render(program, TRAINING_SOUNDFONT, args.minutes, args.seed,
-                                Path(tmp) / f"{name}-train"))
+            options = {"auto_adjust": args.auto_adjust, "loudness_map": args.loudness_map}
+            own_signals = render(program, TRAINING_SOUNDFONT, args.minutes, args.seed,
+                                 Path(tmp) / f"{name}-train")
+            own = frames(own_signals)
+            for label, model in models:
+                transparency[(name, label)] = frechet_distance(
+                    frames(play(model, own_signals, **options)), own)
             for ref_path in refs:
                 ref = render(program, ref_path, args.minutes, args.seed,
                              Path(tmp) / f"{name}-{Path(ref_path).stem}")
@@ -127,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"instrument": name, "reference": Path(ref_path).name,
                        "training_instrument": base, "models": {}}
                 for label, model in models:
-                    out = frames(play(model, ref))
+                    out = frames(play(model, ref, **options))
                     d = frechet_distance(out, ref_frames)
                     row["models"][label] = {"distance": d, "ratio": d / base,
                                             "to_training_instrument": frechet_distance(out, own)}
@@ -146,10 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:10s} {label:12s} {np.mean(ratios):.2f}x "
                   f"(range {min(ratios):.2f}-{max(ratios):.2f}); "
                   f"{np.mean(fidelity):.1f} from the training instrument, whose distance to "
-                  f"the others is {np.mean([r['training_instrument'] for r in mine]):.1f}")
+                  f"the others is {np.mean([r['training_instrument'] for r in mine]):.1f}; "
+                  f"resynthesis of its own rendering {transparency[(name, label)]:.1f}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"minutes": args.minutes, "seed": args.seed,
-                                              "rows": rows}, indent=2))
+        Path(args.out).write_text(json.dumps({
+            "minutes": args.minutes, "seed": args.seed, "auto_adjust": args.auto_adjust,
+            "loudness_map": args.loudness_map, "rows": rows,
+            "transparency": [{"instrument": n, "model": lb, "distance": d}
+                             for (n, lb), d in transparency.items()]}, indent=2))
     return 0
 
 

@@ -100,13 +100,19 @@ def test_timbre_benchmark_end_to_end(tmp_path):
     out = tmp_path / "timbre.json"
     subprocess.run([sys.executable, str(BENCH), "--instruments", "flute", "--minutes", "0.2",
                     "--references", TIMGM, "--threads", "1", "--out", str(out)], check=True)
-    rows = json.loads(out.read_text())["rows"]
+    data = json.loads(out.read_text())
+    rows = data["rows"]
     assert [r["reference"] for r in rows] == ["TimGM6mb.sf2"]
     d = rows[0]["models"]["flute"]
     assert d["distance"] > 0 and rows[0]["training_instrument"] > 0
     assert d["ratio"] == pytest.approx(d["distance"] / rows[0]["training_instrument"])
     # driven by another flute, the model still sounds more like the flute it learnt from
     assert 0 < d["to_training_instrument"] < d["distance"]
+    # its resynthesis of the flute it learnt from is closer still (auto-adjust transparent)
+    (t,) = data["transparency"]
+    assert (t["instrument"], t["model"]) == ("flute", "flute")
+    assert 0 < t["distance"] < d["distance"]
+    assert (data["auto_adjust"], data["loudness_map"]) == (True, "level")
 
 
 def test_timbre_benchmark_rejects_bad_arguments():

@@ -63,8 +63,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "distribution onto its (every file then spans the training dynamics)")
     p.add_argument("--auto-adjust", action=argparse.BooleanOptionalAction, default=True,
                    help="octave-shift into the model's pitch range (only an input outside "
-                        "it), map loudness onto its training distribution and quiet non-note "
-                        "frames (default: on; needs the model's stats.json)")
+                        "it), fit the loudness to its training data (--loudness-map) and quiet "
+                        "non-note frames (default: on; needs the model's stats.json)")
     p.add_argument("--f0", default="crepe-tiny", choices=["crepe-tiny", "crepe-full", "yin"],
                    help="pitch tracker (default crepe-tiny with YIN refinement: as accurate as "
                         "crepe-full on our benchmarks, several times faster; yin is fastest)")

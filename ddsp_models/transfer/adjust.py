@@ -104,14 +104,20 @@ def octave_shift(pitch_midi: np.ndarray, mask_on: np.ndarray, target_mean_midi: 
     return octaves_into_range(mean, float(pitch_range[0]), float(pitch_range[1]))
 
 
+def _mapping_inputs(x, mask_on, target_quantiles, levels):
+    """``(x, its note-on values, target quantiles, their levels)`` as float64 arrays; levels
+    default to evenly spaced 0..1."""
+    x = np.asarray(x, np.float64)
+    tq = np.asarray(target_quantiles, np.float64)
+    levels = np.linspace(0.0, 1.0, len(tq)) if levels is None else np.asarray(levels, np.float64)
+    return x, x[np.asarray(mask_on, bool)], tq, levels
+
+
 def level_map(x: np.ndarray, mask_on: np.ndarray, target_quantiles, levels=None) -> np.ndarray:
     """Shift every value of ``x`` (dB) by one amount that puts the note-on frames' median on
     the target distribution's median (read off its ``target_quantiles`` at ``levels``,
     default evenly spaced 0..1); values above the target's maximum are capped there."""
-    x = np.asarray(x, np.float64)
-    tq = np.asarray(target_quantiles, np.float64)
-    levels = np.linspace(0.0, 1.0, len(tq)) if levels is None else np.asarray(levels, np.float64)
-    src = x[np.asarray(mask_on, bool)]
+    x, src, tq, levels = _mapping_inputs(x, mask_on, target_quantiles, levels)
     if src.size == 0:
         return x.copy()
     shifted = x + (float(np.interp(0.5, levels, tq)) - float(np.median(src)))
@@ -122,10 +128,7 @@ def quantile_map(x: np.ndarray, mask_on: np.ndarray, target_quantiles, levels=No
     """Map every value of ``x`` through the note-on frames' empirical CDF, then through the
     inverse of the target distribution given by its ``target_quantiles`` at ``levels``
     (default evenly spaced 0..1)."""
-    x = np.asarray(x, np.float64)
-    tq = np.asarray(target_quantiles, np.float64)
-    levels = np.linspace(0.0, 1.0, len(tq)) if levels is None else np.asarray(levels, np.float64)
-    src = x[np.asarray(mask_on, bool)]
+    x, src, tq, levels = _mapping_inputs(x, mask_on, target_quantiles, levels)
     if src.size == 0:
         return x.copy()
     sq = np.quantile(src, levels)
