@@ -229,8 +229,8 @@ def _voiced_pitch_agreement(x, y, sr, lag):
 def test_trumpet_like_melody_keeps_its_pitch_and_shift_12_doubles_f0(live):
     sr = 48000
     assert live.set_sample_rate(sr) == 0
-    # notes of 0.3 s: the shipped violin (second release) speaks too slowly for 0.15 s notes
-    # (41 % of frames in tune there, the first release 95 %; docs/live.md)
+    # notes of 0.3 s: the shipped violin (third release) speaks too slowly for 0.15 s notes
+    # (57 % of frames in tune there, 93 % at 0.3 s; the first release 95 % at 0.15 s; its card)
     x, _ = melody(sr, seconds=2.4)
     y = _stream(live, x, [512])
     ok, _, _ = _voiced_pitch_agreement(x, y, sr, live.get_latency())

@@ -377,7 +377,7 @@ def test_render_pitch_onsets_velocity_cc11_stems_and_length(tmp_path, violin):
         assert np.quantile(np.abs(dev), 0.9) < 20, (pitch, np.abs(dev).max())
         peak = ld[int(a * FR):int((a + 0.3) * FR)].max()
         onset = np.argmax(ld[int((a - 0.2) * FR):] > peak - 20) / FR + a - 0.2
-        assert abs(onset - a) < 0.02, (a, onset)
+        assert abs(onset - a) <= 0.02 + 1e-9, (a, onset)  # within 20 ms = 5 analysis frames
     soft = np.median(ld[int(0.5 * FR):int(1.0 * FR)])
     loud = np.median(ld[int(2.0 * FR):int(2.5 * FR)])
     assert loud - soft >= 6.0
