@@ -84,7 +84,7 @@ def test_metadata_follows_the_sdk_schema_and_the_model_card(exported):
     assert len(meta["tags"]) <= 7 and len(set(meta["tags"])) == len(meta["tags"])
     assert len(meta["technical_links"]) <= 3
     assert meta["model_type"] == "mono-mono" and meta["is_input_mono"]
-    assert meta["model_version"] == "2"  # "second release" in the model card
+    assert meta["model_version"] == "3"  # "third release" in the model card
     card = (Path(__file__).parents[1] / "checkpoints/violin/README.md").read_text()
     assert "FluidR3_GM is MIT-licensed" in card
     assert "FluidR3_GM is MIT-licensed" in meta["technical_description"]  # data licence

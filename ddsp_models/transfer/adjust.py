@@ -26,7 +26,7 @@ Follows the semantics of DDSP's timbre-transfer demo (magenta/ddsp ``colab_utils
      loudness is replaced by the training quantile at the level where the input's own
      distribution puts it (piecewise linear between 101 quantiles; clipped at the ends).
      Every file then spans the training data's whole dynamic range, whatever its own: a quiet
-     excerpt is made loud, a loud one flattened. The shipped violin's resynthesis of
+     excerpt is made loud, a loud one flattened. The second-release violin's resynthesis of
      FluidR3's own held-out violin was 8.4 MFCC-Fréchet units from it this way, 1.7 with
      ``"level"`` (1.6 with auto-adjust off); the flute's 2.1 against 1.6.
 4. **Quieting** the other frames: ``loudness -= quiet_db * (1 - note_on_ratio /
