@@ -14,7 +14,7 @@ Follows the semantics of DDSP's timbre-transfer demo (magenta/ddsp ``colab_utils
    octave nearest the training mean instead, which also shifts melodies already in the
    instrument's range: a flute melody in the flute's low register went up an octave, and the
    shipped flute's resynthesis of FluidR3's own held-out flute was 39.8 MFCC-Fréchet units
-   from it with that rule, 1.5 with this one. Statistics without quantiles fall back to the
+   from it with that rule, 2.1 with this one (1.5 with auto-adjust off). Statistics without quantiles fall back to the
    range ``mean ± 6`` semitones, which is DDSP's rule.
 3. **Loudness** (``loudness_map``):
 
